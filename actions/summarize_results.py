@@ -1,0 +1,65 @@
+"""SummarizeResults: the final report to the Boss."""
+
+from __future__ import annotations
+
+import json
+
+from actions.context import boss_requests, latest_analysis, latest_plan, latest_results
+from company.action import Action, ActionOutput
+from company.message import Message
+from company.payloads import Report, StepResult
+
+
+class SummarizeResults(Action):
+    """The LLM's narrative plus a results section written from the data itself."""
+
+    name = "SummarizeResults"
+    triggers = ("RunGraphs",)
+    description = "write the final report to the Boss from the plan's results"
+
+    async def run(self, news: list[Message]) -> ActionOutput | None:
+        """Write the report for the newest plan and results."""
+        memory = self.ctx.memory
+        results = latest_results(memory, news)
+        plan = latest_plan(memory, news)
+        executed = results is not None and any(m.cause_by == "RunGraphs" for m in news)
+        if executed and results is not None:
+            steps = results.steps
+            purposes = {s.id: s for s in plan.steps} if plan else {}
+        else:
+            steps = [StepResult(step_id=s.id, graph=s.graph, status="planned, not executed")
+                     for s in (plan.steps if plan else [])]
+            purposes = {s.id: s for s in plan.steps} if plan else {}
+        requests = boss_requests(memory)
+        request = requests[-1].content if requests else ""
+        prompt = self.render(
+            request=request, analysis=latest_analysis(memory, news), executed=executed,
+            steps=[{"id": s.step_id, "graph": s.graph, "status": s.status, "outputs": s.outputs,
+                    "error": s.error} for s in steps],
+        )
+        narrative = (await self.ctx.llm.ask([{"role": "user", "content": prompt}])).strip()
+        table = results_section(steps, purposes, executed)
+        markdown = f"{narrative}\n\n{table}".strip()
+        return ActionOutput(content=markdown, payload=Report(markdown=markdown))
+
+
+def results_section(steps: list[StepResult], purposes: dict, executed: bool) -> str:
+    """A Markdown section listing every step with its status, outputs and error."""
+    title = "## Results" if executed else "## Plan (planned, not executed)"
+    if not steps:
+        return f"{title}\n\nNo graph steps were planned."
+    lines = [title, "", "| step | graph | status | outputs | error |", "|---|---|---|---|---|"]
+    for step in steps:
+        outputs = json.dumps(step.outputs, ensure_ascii=False) if step.outputs else ""
+        lines.append(
+            f"| {step.step_id} | {step.graph} | {step.status} | {_cell(outputs)} |"
+            f" {_cell(step.error or '')} |"
+        )
+    if not executed:
+        lines += ["", "These steps were planned but not executed: no Executor ran them."]
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,71 @@
+"""WritePlan: ordered steps, each running a catalogue graph with inputs and dependencies."""
+
+from __future__ import annotations
+
+from actions.context import latest_analysis
+from company.action import Action, ActionFailed, ActionOutput
+from company.message import Message
+from company.payloads import Plan, Review
+
+
+def plan_problems(plan: Plan, catalogue: object) -> list[str]:
+    """What is wrong with a plan: unknown graphs, missing inputs, bad dependencies."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for step in plan.steps:
+        if step.id in seen:
+            problems.append(f"step id {step.id!r} is used twice")
+        problem = catalogue.validate_step(step.graph, step.inputs)  # type: ignore[attr-defined]
+        if problem:
+            problems.append(f"step {step.id}: {problem}")
+        for dep in step.depends_on:
+            if dep not in seen:
+                problems.append(
+                    f"step {step.id} depends on {dep!r}, which is not an earlier step"
+                )
+        seen.add(step.id)
+    return problems
+
+
+class WritePlan(Action):
+    """Asks the LLM for a plan and re-asks with the problems until it is valid (bounded)."""
+
+    name = "WritePlan"
+    triggers = ("AnalyzeRequest", "ReviewResults")
+    description = "turn the action items into steps that run catalogue graphs"
+
+    async def run(self, news: list[Message]) -> ActionOutput | None:
+        """Write a plan for the newest analysis (or re-plan after a review)."""
+        analysis = latest_analysis(self.ctx.memory, news)
+        if analysis is None:
+            raise ActionFailed("there is no analysis to plan from")
+        catalogue = self.ctx.services.catalogue()
+        feedback = "\n".join(
+            f"- reviewer: {Review.model_validate(m.payload).feedback}"
+            for m in news if m.cause_by == "ReviewResults" and m.payload
+        )
+        attempts = int(self.ctx.options.get("max_plan_fixes", 2)) + 1
+        problems: list[str] = []
+        for _ in range(attempts):
+            prompt = self.render(analysis=analysis, catalogue=catalogue.describe(),
+                                 feedback="\n".join([feedback, *problems]).strip())
+            plan = await self.ctx.llm.ask_model([{"role": "user", "content": prompt}], Plan)
+            problems = [f"- {p}" for p in plan_problems(plan, catalogue)]
+            if not problems:
+                return ActionOutput(content=describe_plan(plan), payload=plan)
+        raise ActionFailed(
+            f"the plan was still invalid after {attempts} attempts: " + " ".join(problems)
+        )
+
+
+def describe_plan(plan: Plan) -> str:
+    """The plan as readable text."""
+    if not plan.steps:
+        return f"No steps. {plan.notes}".strip()
+    lines = []
+    for n, step in enumerate(plan.steps, 1):
+        after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
+        lines.append(f"{n}. {step.id}: run {step.graph} with {step.inputs}{after}. {step.purpose}")
+    if plan.notes:
+        lines.append(plan.notes)
+    return "\n".join(line.strip() for line in lines)

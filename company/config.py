@@ -1,0 +1,100 @@
+"""Configuration: config/config.yaml, then environment variables, then flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from company.llm.usage import Price
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "config"
+DEFAULT_CONFIG = CONFIG_DIR / "config.yaml"
+
+
+class LLMSettings(BaseModel):
+    """Which model server and model, and how to call it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = "ollama"
+    model: str = "qwen2.5"
+    host: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 120.0
+    max_retries: int = 2
+    cache: str = "off"
+    pull_missing: bool = True
+    options: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0})
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+    def resolved_host(self) -> str:
+        """The server address: configured, else OLLAMA_HOST, else the local default."""
+        if self.host:
+            return self.host
+        if self.provider == "ollama":
+            env = os.environ.get("OLLAMA_HOST", "").strip()
+            if env:
+                return env if "://" in env else f"http://{env}"
+            return "http://127.0.0.1:11434"
+        return "http://127.0.0.1:8000/v1"
+
+
+class Limits(BaseModel):
+    """How long and how expensive a run may be."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_round: int = Field(default=8, ge=1)
+    investment: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    max_llm_calls: int | None = Field(default=40, gt=0)
+
+
+class AppConfig(BaseModel):
+    """Everything configurable, one section per part."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workspace: Path = Path("workspace")
+    sop: str = "default"
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    limits: Limits = Field(default_factory=Limits)
+    graphs: dict[str, Any] = Field(default_factory=dict)
+    speech: dict[str, Any] = Field(default_factory=dict)
+    api: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def store_path(self) -> Path:
+        """The SQLite database file."""
+        return self.workspace / "company.db"
+
+
+def load_config(path: str | Path | None = None) -> AppConfig:
+    """Read the YAML config (default config/config.yaml) and apply environment overrides."""
+    config_path = Path(path) if path else DEFAULT_CONFIG
+    data: dict[str, Any] = {}
+    if config_path.exists():
+        data = yaml.safe_load(config_path.read_text()) or {}
+    config = AppConfig.model_validate(data)
+    if not config.workspace.is_absolute() and path is None:
+        config.workspace = Path(os.environ.get("COMPANY_WORKSPACE", "") or config.workspace)
+    if os.environ.get("COMPANY_LLM"):
+        from company.llm.spec import parse_llm_spec
+
+        apply_llm_spec(config, parse_llm_spec(os.environ["COMPANY_LLM"]))
+    return config
+
+
+def apply_llm_spec(config: AppConfig, spec: Any) -> None:
+    """Point the config at the provider, model and host of an ``--llm`` spec."""
+    if spec.provider != config.llm.provider:
+        config.llm.host = None
+    config.llm.provider = spec.provider
+    config.llm.model = spec.model
+    if spec.host:
+        config.llm.host = spec.host

@@ -1,0 +1,108 @@
+"""The one event stream: typed events that the CLI, HTTP, logs and tests all read."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from company.message import utc_now
+
+
+class EventKind(StrEnum):
+    """What happened."""
+
+    TASK_STARTED = "task_started"
+    ROUND_STARTED = "round_started"
+    ROLE_STARTED = "role_started"
+    ROLE_FINISHED = "role_finished"
+    MESSAGE = "message"
+    LLM_CALL = "llm_call"
+    BUDGET = "budget"
+    GRAPH_NODE = "graph_node"
+    PROGRESS = "progress"
+    ERROR = "error"
+    TASK_FINISHED = "task_finished"
+
+
+class Event(BaseModel):
+    """One event of a task's run; ``seq`` orders a task's events from 1."""
+
+    seq: int = 0
+    task_id: str
+    kind: EventKind
+    at: datetime = Field(default_factory=utc_now)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventBus:
+    """Keeps a task's events in order, persists them, and feeds live subscribers."""
+
+    def __init__(
+        self,
+        task_id: str,
+        *,
+        start_seq: int = 0,
+        sink: Callable[[Event], None] | None = None,
+        history: list[Event] | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self._seq = start_seq
+        self._sink = sink
+        self._history: list[Event] = list(history or [])
+        self._queues: list[asyncio.Queue[Event | None]] = []
+        self.closed = False
+
+    def emit(self, kind: EventKind, **data: Any) -> Event:
+        """Append an event, persist it, and hand it to every subscriber."""
+        self._seq += 1
+        event = Event(seq=self._seq, task_id=self.task_id, kind=kind, data=data)
+        if self._sink is not None:
+            self._sink(event)
+        self._history.append(event)
+        for queue in self._queues:
+            queue.put_nowait(event)
+        return event
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest event (0 when none)."""
+        return self._seq
+
+    @property
+    def history(self) -> list[Event]:
+        """Every event so far."""
+        return list(self._history)
+
+    def close(self) -> None:
+        """End every subscription once it has drained."""
+        self.closed = True
+        for queue in self._queues:
+            queue.put_nowait(None)
+
+    async def subscribe(self, after_seq: int = 0) -> AsyncIterator[Event]:
+        """Yield past events with seq > after_seq, then live ones until the bus closes."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        backlog = [e for e in self._history if e.seq > after_seq]
+        self._queues.append(queue)
+        try:
+            last = after_seq
+            for event in backlog:
+                last = event.seq
+                yield event
+            if self.closed:
+                return
+            while True:
+                event = await queue.get()
+                if event is None:
+                    return
+                if event.seq <= last:
+                    continue
+                last = event.seq
+                yield event
+        finally:
+            self._queues.remove(queue)

@@ -1,0 +1,100 @@
+"""Ollama provider through the ``ollama`` package's async client."""
+
+from __future__ import annotations
+
+import httpx
+import ollama
+
+from company.llm.base import (
+    ChatRequest,
+    ChatResult,
+    LLMServerError,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelMissing,
+    PullProgress,
+)
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+
+
+class OllamaProvider:
+    """Talks to an Ollama server over its HTTP API."""
+
+    name = "ollama"
+
+    def __init__(self, host: str = DEFAULT_HOST, timeout_s: float = 120.0) -> None:
+        self.host = host
+        self.timeout_s = timeout_s
+        self._client = ollama.AsyncClient(host=host, timeout=timeout_s)
+
+    def _unreachable(self) -> LLMUnavailable:
+        return LLMUnavailable(
+            f"cannot reach the Ollama server at {self.host}. Start it with `ollama serve` "
+            "(or set OLLAMA_HOST / --llm ollama:MODEL@http://HOST:PORT to point elsewhere)."
+        )
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        """Send one chat request; map transport failures to LLM errors."""
+        try:
+            response = await self._client.chat(
+                model=request.model,
+                messages=request.messages,
+                format=request.json_schema,
+                options=request.options or None,
+                stream=False,
+            )
+        except ConnectionError as exc:
+            raise self._unreachable() from exc
+        except httpx.TimeoutException as exc:
+            raise LLMTimeout(
+                f"the Ollama server at {self.host} did not answer within {self.timeout_s:g} s"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise LLMUnavailable(f"the Ollama server at {self.host} broke off: {exc}") from exc
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise ModelMissing(
+                    f"model {request.model!r} is not on the Ollama server at {self.host}:"
+                    f" {exc.error}. Pull it with `ollama pull {request.model}`."
+                ) from exc
+            raise LLMServerError(
+                f"the Ollama server at {self.host} answered HTTP {exc.status_code}: {exc.error}"
+            ) from exc
+        return ChatResult(
+            content=response.message.content or "",
+            prompt_tokens=int(response.prompt_eval_count or 0),
+            completion_tokens=int(response.eval_count or 0),
+            model=response.model or request.model,
+        )
+
+    async def reachable(self) -> bool:
+        """True when ``/api/version`` answers."""
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as http:
+                return (await http.get(f"{self.host.rstrip('/')}/api/version")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def ensure_model(self, model: str, progress: PullProgress | None = None) -> None:
+        """Fail clearly when the server is down; pull the model when it is missing."""
+        try:
+            listing = await self._client.list()
+        except (ConnectionError, httpx.TransportError) as exc:
+            raise self._unreachable() from exc
+        except ollama.ResponseError as exc:
+            raise LLMServerError(f"Ollama at {self.host} answered {exc.status_code}") from exc
+        names = {m.model for m in listing.models if m.model}
+        if model in names or f"{model}:latest" in names:
+            return
+        try:
+            async for part in await self._client.pull(model, stream=True):
+                if progress is not None:
+                    progress(part.status or "", part.completed, part.total)
+        except ollama.ResponseError as exc:
+            raise ModelMissing(
+                f"model {model!r} is not on the Ollama server at {self.host} and pulling it"
+                f" failed: {exc.error}"
+            ) from exc
+        except (ConnectionError, httpx.TransportError) as exc:
+            raise self._unreachable() from exc

@@ -1,0 +1,80 @@
+"""OpenAI-compatible provider (vLLM, LM Studio, OpenAI) over httpx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from company.llm.base import (
+    ChatRequest,
+    ChatResult,
+    LLMServerError,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelMissing,
+    PullProgress,
+)
+
+
+class OpenAICompatProvider:
+    """Talks to any server speaking OpenAI's ``/chat/completions``."""
+
+    name = "openai"
+
+    def __init__(self, base_url: str, api_key: str = "", timeout_s: float = 120.0) -> None:
+        self.host = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(base_url=self.host, headers=headers, timeout=timeout_s)
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        """Send one chat completion request."""
+        body: dict[str, Any] = {"model": request.model, "messages": request.messages}
+        body.update({k: v for k, v in request.options.items() if k in _OPTION_KEYS})
+        if request.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": request.json_schema},
+            }
+        try:
+            response = await self._http.post("/chat/completions", json=body)
+        except httpx.TimeoutException as exc:
+            raise LLMTimeout(f"{self.host} did not answer within {self.timeout_s:g} s") from exc
+        except httpx.TransportError as exc:
+            raise LLMUnavailable(
+                f"cannot reach the OpenAI-compatible server at {self.host}"
+            ) from exc
+        if response.status_code == 404:
+            raise ModelMissing(f"{self.host}: model {request.model!r} not found ({response.text})")
+        if response.status_code >= 400:
+            raise LLMServerError(
+                f"{self.host} answered HTTP {response.status_code}: {response.text[:300]}"
+            )
+        try:
+            data = response.json()
+            content = data["choices"][0]["message"]["content"] or ""
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMServerError(f"{self.host} answered an unreadable completion") from exc
+        usage = data.get("usage") or {}
+        return ChatResult(
+            content=content,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            model=str(data.get("model") or request.model),
+        )
+
+    async def reachable(self) -> bool:
+        """True when ``/models`` answers."""
+        try:
+            return (await self._http.get("/models")).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    async def ensure_model(self, model: str, progress: PullProgress | None = None) -> None:
+        """Fail clearly when the server cannot be reached (models are not pulled here)."""
+        if not await self.reachable():
+            raise LLMUnavailable(f"cannot reach the OpenAI-compatible server at {self.host}")
+
+
+_OPTION_KEYS = {"temperature", "top_p", "max_tokens", "seed", "stop"}

@@ -1,0 +1,43 @@
+"""Heavy shared things, created lazily once per process: the graph catalogue and runner,
+the remote AutoGPT client and the Whisper service."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from company.config import CONFIG_DIR, AppConfig
+
+
+class Services:
+    """Lazily built, process-wide helpers shared by every task."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._cache: dict[str, Any] = {}
+
+    def _once(self, key: str, build: Any) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
+
+    def graph_settings(self) -> Any:
+        """The graph runner's settings (company.graphs.config.GraphSettings)."""
+        from company.graphs.config import GraphSettings
+
+        return self._once("graph_settings", lambda: GraphSettings.model_validate(
+            self.config.graphs))
+
+    def catalogue(self) -> Any:
+        """The graphs the Planner may choose from (config/graphs/)."""
+        from company.graphs.catalogue import Catalogue
+
+        return self._once("catalogue", lambda: Catalogue.load(CONFIG_DIR / "graphs"))
+
+    def speech(self) -> Any:
+        """The process-wide Whisper service (loads the model on first audio)."""
+        from company.speech.service import shared_service
+
+        return self._once("speech", lambda: shared_service(self.config.speech))

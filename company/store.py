@@ -1,0 +1,394 @@
+"""SQLite persistence: tasks, the message log, role cursors, events, LLM calls, usage, ideas."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from company.events import Event
+from company.message import Message, utc_now
+
+TASK_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    sop_name TEXT NOT NULL,
+    sop_text TEXT NOT NULL,
+    llm_spec TEXT NOT NULL DEFAULT '',
+    options TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL,
+    error TEXT,
+    report TEXT,
+    rounds INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status, created_at);
+CREATE TABLE IF NOT EXISTS messages (
+    task_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    cause_by TEXT NOT NULL,
+    sent_from TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (task_id, seq)
+);
+CREATE TABLE IF NOT EXISTS role_state (
+    task_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    watch TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    PRIMARY KEY (task_id, role)
+);
+CREATE TABLE IF NOT EXISTS events (
+    task_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (task_id, seq)
+);
+CREATE TABLE IF NOT EXISTS llm_calls (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    occurrence INTEGER NOT NULL,
+    content TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (namespace, key, occurrence)
+);
+CREATE TABLE IF NOT EXISTS usage (
+    task_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    model TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    PRIMARY KEY (task_id, role, model)
+);
+CREATE TABLE IF NOT EXISTS ideas (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (message_id, text)
+);
+CREATE TABLE IF NOT EXISTS graph_executions (
+    task_id TEXT NOT NULL,
+    step_key TEXT NOT NULL,
+    where_run TEXT NOT NULL,
+    graph_id TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (task_id, step_key)
+);
+"""
+
+
+class TaskRecord(BaseModel):
+    """A task as stored."""
+
+    id: str
+    request: str
+    sop_name: str
+    sop_text: str
+    llm_spec: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    status: str
+    error: str | None = None
+    report: str | None = None
+    rounds: int = 0
+    created_at: str
+    updated_at: str
+
+
+class UsageRow(BaseModel):
+    """LLM usage of one role with one model in one task."""
+
+    role: str
+    model: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+class StoredCall(BaseModel):
+    """A recorded LLM answer."""
+
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+
+
+class Store:
+    """One SQLite database (WAL mode), safe to share between threads and tasks."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._in_tx = 0
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one atomic transaction (nests)."""
+        with self._lock:
+            if self._in_tx == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._in_tx += 1
+            try:
+                yield
+            except BaseException:
+                self._in_tx -= 1
+                if self._in_tx == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._in_tx -= 1
+            if self._in_tx == 0:
+                self._db.execute("COMMIT")
+
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def writable(self) -> bool:
+        """True when a write goes through."""
+        try:
+            with self.transaction():
+                self._exec("CREATE TABLE IF NOT EXISTS _probe (x INTEGER)")
+            return True
+        except sqlite3.Error:
+            return False
+
+    # tasks -------------------------------------------------------------
+    def create_task(
+        self,
+        task_id: str,
+        request: str,
+        sop_name: str,
+        sop_text: str,
+        *,
+        llm_spec: str = "",
+        options: dict[str, Any] | None = None,
+        status: str = "queued",
+    ) -> TaskRecord:
+        """Insert a new task."""
+        now = utc_now().isoformat()
+        self._exec(
+            "INSERT INTO tasks (id, request, sop_name, sop_text, llm_spec, options, status,"
+            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (task_id, request, sop_name, sop_text, llm_spec, json.dumps(options or {}), status,
+             now, now),
+        )
+        task = self.get_task(task_id)
+        assert task is not None
+        return task
+
+    def get_task(self, task_id: str) -> TaskRecord | None:
+        """The stored task, or None."""
+        rows = self._rows("SELECT * FROM tasks WHERE id=?", (task_id,))
+        return self._task(rows[0]) if rows else None
+
+    def list_tasks(
+        self, *, limit: int = 50, offset: int = 0, status: str | None = None
+    ) -> list[TaskRecord]:
+        """Tasks, newest first."""
+        where, params = ("WHERE status=?", (status,)) if status else ("", ())
+        rows = self._rows(
+            f"SELECT * FROM tasks {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [self._task(r) for r in rows]
+
+    def count_tasks(self) -> int:
+        """How many tasks are stored."""
+        return int(self._rows("SELECT COUNT(*) FROM tasks")[0][0])
+
+    def update_task(self, task_id: str, **fields: Any) -> None:
+        """Change some columns of a task."""
+        if "options" in fields:
+            fields["options"] = json.dumps(fields["options"])
+        fields["updated_at"] = utc_now().isoformat()
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self._exec(f"UPDATE tasks SET {cols} WHERE id=?", (*fields.values(), task_id))
+
+    def _task(self, row: tuple[Any, ...]) -> TaskRecord:
+        keys = ("id", "request", "sop_name", "sop_text", "llm_spec", "options", "status",
+                "error", "report", "rounds", "created_at", "updated_at")
+        data = dict(zip(keys, row, strict=True))
+        data["options"] = json.loads(data["options"] or "{}")
+        return TaskRecord.model_validate(data)
+
+    # messages ----------------------------------------------------------
+    def append_message(self, message: Message) -> None:
+        """Write one message to the append-only log."""
+        self._exec(
+            "INSERT INTO messages (task_id, seq, id, cause_by, sent_from, body)"
+            " VALUES (?,?,?,?,?,?)",
+            (message.task_id, message.seq, message.id, message.cause_by, message.sent_from,
+             message.to_json()),
+        )
+
+    def messages(self, task_id: str, after_seq: int = 0) -> list[Message]:
+        """A task's messages in order."""
+        rows = self._rows(
+            "SELECT body FROM messages WHERE task_id=? AND seq>? ORDER BY seq", (task_id, after_seq)
+        )
+        return [Message.from_json(r[0]) for r in rows]
+
+    def last_message_seq(self, task_id: str) -> int:
+        """The highest message seq of a task (0 when none)."""
+        row = self._rows("SELECT MAX(seq) FROM messages WHERE task_id=?", (task_id,))[0]
+        return int(row[0] or 0)
+
+    # role state --------------------------------------------------------
+    def save_role_state(self, task_id: str, role: str, watch: list[str], cursor: int) -> None:
+        """Remember a role's watch set and how far it has read the log."""
+        self._exec(
+            "INSERT INTO role_state (task_id, role, watch, cursor) VALUES (?,?,?,?)"
+            " ON CONFLICT(task_id, role) DO UPDATE SET watch=excluded.watch,"
+            " cursor=excluded.cursor",
+            (task_id, role, json.dumps(sorted(watch)), cursor),
+        )
+
+    def role_states(self, task_id: str) -> dict[str, tuple[list[str], int]]:
+        """Each role's saved watch set and cursor."""
+        rows = self._rows("SELECT role, watch, cursor FROM role_state WHERE task_id=?", (task_id,))
+        return {r[0]: (json.loads(r[1]), int(r[2])) for r in rows}
+
+    # events ------------------------------------------------------------
+    def append_event(self, event: Event) -> None:
+        """Persist one event of a task's stream."""
+        self._exec(
+            "INSERT OR REPLACE INTO events (task_id, seq, kind, body) VALUES (?,?,?,?)",
+            (event.task_id, event.seq, event.kind.value, event.model_dump_json()),
+        )
+
+    def events(self, task_id: str, after_seq: int = 0) -> list[Event]:
+        """A task's stored events in order."""
+        rows = self._rows(
+            "SELECT body FROM events WHERE task_id=? AND seq>? ORDER BY seq", (task_id, after_seq)
+        )
+        return [Event.model_validate_json(r[0]) for r in rows]
+
+    def last_event_seq(self, task_id: str) -> int:
+        """The highest event seq of a task (0 when none)."""
+        row = self._rows("SELECT MAX(seq) FROM events WHERE task_id=?", (task_id,))[0]
+        return int(row[0] or 0)
+
+    # LLM calls ---------------------------------------------------------
+    def get_call(self, namespace: str, key: str, occurrence: int) -> StoredCall | None:
+        """A recorded LLM answer, or None."""
+        rows = self._rows(
+            "SELECT content, prompt_tokens, completion_tokens, model FROM llm_calls"
+            " WHERE namespace=? AND key=? AND occurrence=?",
+            (namespace, key, occurrence),
+        )
+        if not rows:
+            return None
+        content, prompt_tokens, completion_tokens, model = rows[0]
+        return StoredCall(content=content, prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens, model=model)
+
+    def put_call(self, namespace: str, key: str, occurrence: int, call: StoredCall) -> None:
+        """Record an LLM answer."""
+        self._exec(
+            "INSERT OR REPLACE INTO llm_calls (namespace, key, occurrence, content, prompt_tokens,"
+            " completion_tokens, model, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (namespace, key, occurrence, call.content, call.prompt_tokens, call.completion_tokens,
+             call.model, utc_now().isoformat()),
+        )
+
+    # usage -------------------------------------------------------------
+    def add_usage(
+        self, task_id: str, role: str, model: str, prompt_tokens: int, completion_tokens: int,
+        cost: float,
+    ) -> None:
+        """Add one LLM call to a task's usage totals."""
+        self._exec(
+            "INSERT INTO usage (task_id, role, model, calls, prompt_tokens, completion_tokens,"
+            " cost) VALUES (?,?,?,1,?,?,?) ON CONFLICT(task_id, role, model) DO UPDATE SET"
+            " calls=calls+1, prompt_tokens=prompt_tokens+excluded.prompt_tokens,"
+            " completion_tokens=completion_tokens+excluded.completion_tokens,"
+            " cost=cost+excluded.cost",
+            (task_id, role, model, prompt_tokens, completion_tokens, cost),
+        )
+
+    def usage(self, task_id: str) -> list[UsageRow]:
+        """A task's usage per role and model."""
+        rows = self._rows(
+            "SELECT role, model, calls, prompt_tokens, completion_tokens, cost FROM usage"
+            " WHERE task_id=? ORDER BY role, model",
+            (task_id,),
+        )
+        keys = ("role", "model", "calls", "prompt_tokens", "completion_tokens", "cost")
+        return [UsageRow.model_validate(dict(zip(keys, r, strict=True))) for r in rows]
+
+    # ideas -------------------------------------------------------------
+    def add_idea(self, task_id: str, message_id: str, text: str, priority: str) -> None:
+        """Remember an idea (once per message and text)."""
+        self._exec(
+            "INSERT OR IGNORE INTO ideas (task_id, message_id, text, priority, created_at)"
+            " VALUES (?,?,?,?,?)",
+            (task_id, message_id, text, priority, utc_now().isoformat()),
+        )
+
+    def ideas(self, task_id: str | None = None) -> list[dict[str, Any]]:
+        """Stored ideas, of one task or all, oldest first."""
+        where, params = ("WHERE task_id=?", (task_id,)) if task_id else ("", ())
+        rows = self._rows(
+            "SELECT task_id, message_id, text, priority, created_at FROM ideas"
+            f" {where} ORDER BY id",
+            params,
+        )
+        keys = ("task_id", "message_id", "text", "priority", "created_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # graph executions --------------------------------------------------
+    def record_execution(
+        self, task_id: str, step_key: str, where_run: str, graph_id: str, execution_id: str
+    ) -> None:
+        """Remember a remote graph execution before polling it."""
+        self._exec(
+            "INSERT OR REPLACE INTO graph_executions (task_id, step_key, where_run, graph_id,"
+            " execution_id, created_at) VALUES (?,?,?,?,?,?)",
+            (task_id, step_key, where_run, graph_id, execution_id, utc_now().isoformat()),
+        )
+
+    def recorded_execution(self, task_id: str, step_key: str) -> str | None:
+        """The execution id recorded for a step, if any."""
+        rows = self._rows(
+            "SELECT execution_id FROM graph_executions WHERE task_id=? AND step_key=?",
+            (task_id, step_key),
+        )
+        return rows[0][0] if rows else None

@@ -1,0 +1,15 @@
+"""The Analyst: reads requests into ideas and action items, and writes the final report."""
+
+from __future__ import annotations
+
+from company.role import Role
+
+
+class Analyst(Role):
+    """Turns a request (typed or transcribed) into an analysis; reports the results."""
+
+    name = "Analyst"
+    profile = "a sharp business analyst"
+    goal = "Understand what the Boss wants, remember the ideas, list the action items, and report."
+    default_watch = ("UserRequirement", "Transcribe", "RunGraphs")
+    default_actions = ("AnalyzeRequest", "SummarizeResults")

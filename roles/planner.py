@@ -1,0 +1,15 @@
+"""The Planner: turns action items into steps that run graphs from the catalogue."""
+
+from __future__ import annotations
+
+from company.role import Role
+
+
+class Planner(Role):
+    """Writes an ordered plan of graph runs with inputs and dependencies."""
+
+    name = "Planner"
+    profile = "a careful planner who knows the company's agent graphs"
+    goal = "Turn action items into the fewest graph runs that get them done."
+    default_watch = ("AnalyzeRequest",)
+    default_actions = ("WritePlan",)

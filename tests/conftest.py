@@ -1,0 +1,75 @@
+"""Shared fixtures: a fake Ollama server on loopback and a company wired to it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from company.config import AppConfig
+from company.store import Store
+from tests.fakes.ollama_server import FakeOllama
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+ANALYSIS = {
+    "summary": "The Boss wants 6 times 7 computed and the words of a sentence counted.",
+    "ideas": [{"text": "The Boss likes quick arithmetic", "priority": "low"}],
+    "action_items": [
+        {"text": "Multiply 6 by 7", "priority": "high"},
+        {"text": "Count the words of 'the quick brown fox'", "priority": "medium"},
+    ],
+}
+PLAN = {
+    "steps": [
+        {"id": "s1", "graph": "calculate", "inputs": {"a": 6, "b": 7, "operation": "Multiply"},
+         "depends_on": [], "purpose": "multiply"},
+        {"id": "s2", "graph": "word_count", "inputs": {"text": "the quick brown fox"},
+         "depends_on": ["s1"], "purpose": "count words"},
+    ],
+    "notes": "",
+}
+REPORT = "# Report\n\nThe product is computed and the words are counted."
+
+
+def script_company(fake: FakeOllama) -> FakeOllama:
+    """Scripted answers for the standard SOP: analysis, plan, report."""
+    fake.on("## Task: AnalyzeRequest", json.dumps(ANALYSIS))
+    fake.on("## Task: WritePlan", json.dumps(PLAN))
+    fake.on("## Task: SummarizeResults", REPORT)
+    return fake
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[FakeOllama]:
+    """A fake Ollama server with no scripted answers yet."""
+    fake = FakeOllama().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def scripted_ollama(fake_ollama: FakeOllama) -> FakeOllama:
+    """A fake Ollama server scripted for the standard SOP."""
+    return script_company(fake_ollama)
+
+
+@pytest.fixture
+def config(tmp_path: Path, fake_ollama: FakeOllama) -> AppConfig:
+    """A config whose workspace is a temp dir and whose LLM is the fake server."""
+    cfg = AppConfig(workspace=tmp_path / "ws")
+    cfg.llm.host = fake_ollama.host
+    cfg.llm.timeout_s = 5
+    cfg.graphs = {"allow_private_network": True}
+    return cfg
+
+
+@pytest.fixture
+def store(config: AppConfig) -> Iterator[Store]:
+    """The config's SQLite store."""
+    db = Store(config.store_path)
+    yield db
+    db.close()
