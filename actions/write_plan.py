@@ -5,7 +5,7 @@ from __future__ import annotations
 from actions.context import latest_analysis
 from company.action import Action, ActionFailed, ActionOutput
 from company.message import Message
-from company.payloads import Plan, Review
+from company.payloads import Analysis, Plan, Review
 
 
 def plan_problems(plan: Plan, catalogue: object) -> list[str]:
@@ -27,8 +27,27 @@ def plan_problems(plan: Plan, catalogue: object) -> list[str]:
     return problems
 
 
+async def draft_plan(action: Action, analysis: Analysis, feedback: str = "") -> Plan:
+    """Ask for a plan and re-ask with its problems until it is valid (bounded)."""
+    catalogue = action.ctx.services.catalogue()
+    attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
+    problems: list[str] = []
+    for _ in range(attempts):
+        prompt = action.ctx.prompts.render(
+            "WritePlan", analysis=analysis, catalogue=catalogue.describe(),
+            feedback="\n".join([feedback, *problems]).strip(),
+        )
+        plan = await action.ctx.llm.ask_model([{"role": "user", "content": prompt}], Plan)
+        problems = [f"- {p}" for p in plan_problems(plan, catalogue)]
+        if not problems:
+            return plan
+    raise ActionFailed(
+        f"the plan was still invalid after {attempts} attempts: " + " ".join(problems)
+    )
+
+
 class WritePlan(Action):
-    """Asks the LLM for a plan and re-asks with the problems until it is valid (bounded)."""
+    """Writes the plan for the newest analysis, or re-plans after a review."""
 
     name = "WritePlan"
     triggers = ("AnalyzeRequest", "ReviewResults")
@@ -39,23 +58,12 @@ class WritePlan(Action):
         analysis = latest_analysis(self.ctx.memory, news)
         if analysis is None:
             raise ActionFailed("there is no analysis to plan from")
-        catalogue = self.ctx.services.catalogue()
         feedback = "\n".join(
             f"- reviewer: {Review.model_validate(m.payload).feedback}"
             for m in news if m.cause_by == "ReviewResults" and m.payload
         )
-        attempts = int(self.ctx.options.get("max_plan_fixes", 2)) + 1
-        problems: list[str] = []
-        for _ in range(attempts):
-            prompt = self.render(analysis=analysis, catalogue=catalogue.describe(),
-                                 feedback="\n".join([feedback, *problems]).strip())
-            plan = await self.ctx.llm.ask_model([{"role": "user", "content": prompt}], Plan)
-            problems = [f"- {p}" for p in plan_problems(plan, catalogue)]
-            if not problems:
-                return ActionOutput(content=describe_plan(plan), payload=plan)
-        raise ActionFailed(
-            f"the plan was still invalid after {attempts} attempts: " + " ".join(problems)
-        )
+        plan = await draft_plan(self, analysis, feedback)
+        return ActionOutput(content=describe_plan(plan), payload=plan)
 
 
 def describe_plan(plan: Plan) -> str:

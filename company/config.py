@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +27,7 @@ class LLMSettings(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 120.0
     max_retries: int = 2
-    cache: str = "off"
+    cache: Literal["off", "record", "replay", "auto"] = "off"
     pull_missing: bool = True
     options: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0})
     prices: dict[str, Price] = Field(default_factory=dict)

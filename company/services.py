@@ -38,6 +38,7 @@ class Services:
 
     def speech(self) -> Any:
         """The process-wide Whisper service (loads the model on first audio)."""
-        from company.speech.service import shared_service
+        from company.speech import WhisperSettings, get_service
 
-        return self._once("speech", lambda: shared_service(self.config.speech))
+        return self._once("speech", lambda: get_service(
+            WhisperSettings.model_validate(self.config.speech)))

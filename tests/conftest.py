@@ -35,6 +35,14 @@ PLAN = {
 REPORT = "# Report\n\nThe product is computed and the words are counted."
 
 
+def normalize_log(path: Path, task_id: str) -> str:
+    """A messages.jsonl with the task id and wall-clock times masked."""
+    import re
+
+    text = path.read_text().replace(task_id, "TASK")
+    return re.sub(r'"created_at":"[^"]+"', '"created_at":"T"', text)
+
+
 def script_company(fake: FakeOllama) -> FakeOllama:
     """Scripted answers for the standard SOP: analysis, plan, report."""
     fake.on("## Task: AnalyzeRequest", json.dumps(ANALYSIS))

@@ -1,0 +1,70 @@
+"""Transcribe: Whisper speech recognition of a voice request, merged with its typed text."""
+
+from __future__ import annotations
+
+import json
+
+from company.action import Action, ActionFailed, ActionOutput
+from company.events import EventKind
+from company.message import Message
+from company.payloads import TranscriptPayload, TranscriptSegment, VoiceRequestPayload
+
+
+def merge_text(transcript: str, typed: str) -> str:
+    """The request the Analyst reads: what was said, then what was typed."""
+    parts = []
+    if transcript.strip():
+        parts.append(f"Voice note (transcribed): {transcript.strip()}")
+    if typed.strip():
+        parts.append(f"Typed text: {typed.strip()}")
+    return "\n\n".join(parts)
+
+
+class Transcribe(Action):
+    """Transcribes each voice request in the news with the shared Whisper service."""
+
+    name = "Transcribe"
+    triggers = ("VoiceRequest",)
+    description = "transcribe the Boss's voice note and merge it with the typed text"
+
+    async def run(self, news: list[Message]) -> ActionOutput | None:
+        """Transcribe the newest voice request; bad audio with typed text still goes on."""
+        from company.speech.errors import SpeechError
+
+        voices = [m for m in news if m.cause_by == "VoiceRequest" and m.payload]
+        if not voices:
+            return None
+        voice = VoiceRequestPayload.model_validate(voices[-1].payload)
+        service = self.ctx.services.speech()
+
+        def progress(done: int, total: int) -> None:
+            self.ctx.event(EventKind.PROGRESS, what="transcribe", done=done, total=total)
+
+        try:
+            result = await service.transcribe(voice.audio_path, name=voice.filename or None,
+                                              progress=progress)
+        except SpeechError as exc:
+            if not voice.text.strip():
+                raise ActionFailed(f"could not transcribe the voice note: {exc}") from exc
+            payload = TranscriptPayload(typed_text=voice.text, error=str(exc))
+            self._save(payload)
+            content = merge_text("", voice.text) + f"\n\n(The voice note was not usable: {exc})"
+            return ActionOutput(content=content, payload=payload)
+        payload = TranscriptPayload(
+            transcript=result.text, typed_text=voice.text, language=result.language,
+            duration_s=round(result.duration_s, 3), processing_s=round(result.processing_s, 3),
+            segments=[TranscriptSegment(start=s.start, end=s.end, text=s.text)
+                      for s in result.segments],
+        )
+        self._save(payload, model=result.model, tokens=result.token_count)
+        content = merge_text(result.text, voice.text)
+        if not content:
+            raise ActionFailed("the voice note held no recognizable speech and no text was typed")
+        return ActionOutput(content=content, payload=payload)
+
+    def _save(self, payload: TranscriptPayload, **extra: object) -> None:
+        if self.ctx.workspace is None:
+            return
+        data = {**payload.model_dump(mode="json"), **extra}
+        (self.ctx.workspace / "transcript.json").write_text(
+            json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")

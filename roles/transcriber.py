@@ -1,0 +1,15 @@
+"""The Transcriber: how voice enters the company."""
+
+from __future__ import annotations
+
+from company.role import Role
+
+
+class Transcriber(Role):
+    """Turns a VoiceRequest into a transcript merged with the typed text."""
+
+    name = "Transcriber"
+    profile = "a careful transcriber"
+    goal = "Write down exactly what the Boss said."
+    default_watch = ("VoiceRequest",)
+    default_actions = ("Transcribe",)

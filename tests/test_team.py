@@ -1,0 +1,155 @@
+import json
+
+import pytest
+
+from company.events import EventKind
+from company.sop import load_sop, parse_sop
+from company.team import Company
+from tests.conftest import ANALYSIS, PLAN, normalize_log, script_company
+
+
+async def test_request_becomes_analysis_plan_and_report(config, store, scripted_ollama):
+    company = Company(config, store=store)
+    outcome = await company.run("What is 6 times 7?", sop=load_sop("plan-only"))
+    assert outcome.status == "done", outcome.error
+    causes = [m.cause_by for m in store.messages(outcome.task_id)]
+    assert causes == ["UserRequirement", "AnalyzeRequest", "WritePlan", "SummarizeResults"]
+    assert "planned, not executed" in outcome.report
+    assert "| s1 | calculate |" in outcome.report
+    ws = config.workspace / outcome.task_id
+    assert (ws / "report.md").read_text().startswith("# Report")
+    assert len((ws / "messages.jsonl").read_text().splitlines()) == 4
+    ideas = store.ideas(outcome.task_id)
+    assert [i["text"] for i in ideas] == [ANALYSIS["ideas"][0]["text"]]
+    usage = {u.role: u for u in store.usage(outcome.task_id)}
+    assert set(usage) == {"Analyst", "Planner"} and usage["Analyst"].calls == 2
+    assert outcome.usage.calls == 3 and outcome.rounds == 3
+
+
+async def test_same_answers_give_identical_logs(config, store, scripted_ollama):
+    company = Company(config, store=store)
+    sop = load_sop("plan-only")
+    first = await company.run("Compute it", sop=sop)
+    second = await company.run("Compute it", sop=sop)
+    a = normalize_log(config.workspace / first.task_id / "messages.jsonl", first.task_id)
+    b = normalize_log(config.workspace / second.task_id / "messages.jsonl", second.task_id)
+    assert a == b and "TASK-00004" in a
+
+
+async def test_event_stream_has_the_whole_story(config, store, scripted_ollama):
+    company = Company(config, store=store)
+    outcome = await company.run("Compute it", sop=load_sop("plan-only"))
+    events = store.events(outcome.task_id)
+    kinds = [e.kind for e in events]
+    assert kinds[0] is EventKind.TASK_STARTED and kinds[-1] is EventKind.TASK_FINISHED
+    assert kinds.count(EventKind.LLM_CALL) == 3
+    assert kinds.count(EventKind.MESSAGE) == 3  # the Boss message was stored before the run
+    assert events[-1].data["status"] == "done"
+
+
+async def test_llm_down_fails_the_task_with_a_clear_error(config, store):
+    config.llm.host = "http://127.0.0.1:9"
+    company = Company(config, store=store)
+    outcome = await company.run("Compute it", sop=load_sop("plan-only"))
+    assert outcome.status == "failed"
+    assert "cannot reach the Ollama server at http://127.0.0.1:9" in outcome.error
+    assert store.get_task(outcome.task_id).status == "failed"
+    errors = [e for e in store.events(outcome.task_id) if e.kind is EventKind.ERROR]
+    assert errors and errors[0].data["role"] == "Analyst"
+
+
+async def test_garbage_json_forever_fails_clearly(config, store, fake_ollama):
+    fake_ollama.on("## Task: AnalyzeRequest", "I refuse to answer in JSON")
+    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    assert outcome.status == "failed"
+    assert "no valid Analysis in 3 attempts" in outcome.error
+    assert fake_ollama.chat_calls == 3
+
+
+async def test_timeout_and_http_500_fail_the_task(config, store, fake_ollama):
+    fake_ollama.on("## Task: AnalyzeRequest", json.dumps(ANALYSIS), delay_s=1.5)
+    config.llm.timeout_s = 0.3
+    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    assert outcome.status == "failed" and "did not answer within 0.3 s" in outcome.error
+    fake_ollama.rules.clear()
+    fake_ollama.on("## Task: AnalyzeRequest", "boom", status=500)
+    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    assert outcome.status == "failed" and "HTTP 500" in outcome.error
+
+
+async def test_budget_exhausted_stops_the_run(config, store, scripted_ollama):
+    config.limits.max_llm_calls = 1
+    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    assert outcome.status == "failed"
+    assert "LLM call budget exhausted: made 1 of 1 calls" in outcome.error
+    budget = [e for e in store.events(outcome.task_id) if e.kind is EventKind.BUDGET]
+    assert budget[-1].data.get("exhausted") is True
+    assert scripted_ollama.chat_calls == 1
+
+
+async def test_invalid_plan_is_rejected_and_corrected(config, store, fake_ollama):
+    script_company(fake_ollama)
+    fake_ollama.rules = [r for r in fake_ollama.rules if "WritePlan" not in r.match]
+    bad = {"steps": [{"id": "s1", "graph": "teleport", "inputs": {}}]}
+    missing = {"steps": [{"id": "s1", "graph": "calculate", "inputs": {"a": 1}}]}
+    fake_ollama.on("## Task: WritePlan", json.dumps(bad), json.dumps(missing), json.dumps(PLAN))
+    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    assert outcome.status == "done", outcome.error
+    plan_prompts = [r["messages"][-1]["content"] for r in fake_ollama.requests
+                    if "## Task: WritePlan" in r["messages"][0]["content"]]
+    assert len(plan_prompts) == 3
+    assert "teleport" in plan_prompts[1] and "calculate" in plan_prompts[1]
+    assert "missing" in plan_prompts[2].lower()
+
+
+async def test_follow_up_keeps_the_history(config, store, scripted_ollama):
+    company = Company(config, store=store)
+    sop = load_sop("plan-only")
+    first = await company.run("What is 6 times 7?", sop=sop)
+    company.add_boss_message(first.task_id, "And now add 1.")
+    again = await company.run_task(first.task_id)
+    assert again.status == "done"
+    analysis_prompts = [r["messages"][-1]["content"] for r in scripted_ollama.requests
+                        if "## Task: AnalyzeRequest" in r["messages"][-1]["content"]]
+    assert "Boss: What is 6 times 7?" in analysis_prompts[-1]
+    assert "And now add 1." in analysis_prompts[-1]
+    assert len(store.messages(first.task_id)) == 8
+
+
+async def test_react_mode_lets_the_llm_choose_and_stop(config, store, fake_ollama):
+    script_company(fake_ollama)
+    fake_ollama.on("## Task: ChooseNextAction",
+                   json.dumps({"action": "AnalyzeRequest", "reason": "new request"}),
+                   json.dumps({"action": "stop", "reason": "done"}))
+    text = ("name: r\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
+            "    react_mode: react\n    max_react_loop: 3\n")
+    outcome = await Company(config, store=store).run("x", sop=parse_sop(text))
+    causes = [m.cause_by for m in store.messages(outcome.task_id)]
+    assert causes == ["UserRequirement", "AnalyzeRequest"]
+    assert fake_ollama.calls_matching("## Task: ChooseNextAction") == 2
+
+
+async def test_react_mode_is_bounded_by_max_react_loop(config, store, fake_ollama):
+    script_company(fake_ollama)
+    fake_ollama.on("## Task: ChooseNextAction", json.dumps({"action": "SummarizeResults"}))
+    text = ("name: r\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
+            "    react_mode: react\n    max_react_loop: 2\n")
+    outcome = await Company(config, store=store).run("x", sop=parse_sop(text))
+    causes = [m.cause_by for m in store.messages(outcome.task_id)]
+    assert causes == ["UserRequirement", "SummarizeResults", "SummarizeResults"]
+
+
+async def test_plan_and_act_runs_the_chosen_actions_in_order(config, store, fake_ollama):
+    script_company(fake_ollama)
+    fake_ollama.on("## Task: PlanActions",
+                   json.dumps({"actions": ["AnalyzeRequest", "SummarizeResults"]}))
+    text = ("name: p\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
+            "    react_mode: plan_and_act\n")
+    outcome = await Company(config, store=store).run("x", sop=parse_sop(text))
+    causes = [m.cause_by for m in store.messages(outcome.task_id)]
+    assert causes == ["UserRequirement", "AnalyzeRequest", "SummarizeResults"]
+
+
+async def test_empty_request_is_refused(config, store):
+    with pytest.raises(ValueError, match="empty"):
+        Company(config, store=store).create_task("   ", sop=load_sop("plan-only"))
