@@ -1,0 +1,154 @@
+"""Whisper-specific steps: mel batches, decoding options, batched decode, segment parsing.
+
+Everything here touches the model and runs on the worker thread that owns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from company.speech.results import Segment, WindowResult
+from company.speech.settings import WhisperSettings
+from company.speech.windows import Window
+
+if TYPE_CHECKING:
+    import torch
+    from whisper.decoding import DecodingOptions, DecodingResult
+    from whisper.model import Whisper
+    from whisper.tokenizer import Tokenizer
+
+
+def decoding_options(
+    settings: WhisperSettings, *, language: str | None, fp16: bool
+) -> DecodingOptions:
+    """Whisper ``DecodingOptions`` for one batch: greedy at ``settings.temperature``, no prompt."""
+    from whisper.decoding import DecodingOptions
+
+    return DecodingOptions(
+        task=settings.task,
+        language=language,
+        temperature=settings.temperature,
+        sample_len=settings.sample_len,
+        without_timestamps=not settings.timestamps,
+        fp16=fp16,
+    )
+
+
+def window_mels(chunks: Sequence[np.ndarray], n_mels: int, device: torch.device) -> torch.Tensor:
+    """Log-mel spectrograms of audio chunks, each padded to 30 s, stacked to (B, n_mels, 3000)."""
+    import torch
+    import whisper
+
+    mels = []
+    for chunk in chunks:
+        audio = whisper.pad_or_trim(torch.from_numpy(np.ascontiguousarray(chunk, np.float32)))
+        mels.append(whisper.log_mel_spectrogram(audio, n_mels, device=device))
+    return torch.stack(mels)
+
+
+def decode_chunks(
+    model: Whisper, chunks: Sequence[np.ndarray], options: DecodingOptions
+) -> list[DecodingResult]:
+    """Decode up to 30 s audio chunks together in one ``whisper.decode`` call."""
+    import whisper
+
+    mel = window_mels(chunks, model.dims.n_mels, model.device)
+    return whisper.decode(model, mel, options)
+
+
+def model_tokenizer(model: Whisper, settings: WhisperSettings) -> Tokenizer:
+    """The tokenizer matching ``model`` (language-neutral; used to turn tokens into text)."""
+    from whisper.tokenizer import get_tokenizer
+
+    return get_tokenizer(
+        model.is_multilingual, num_languages=model.num_languages, task=settings.task
+    )
+
+
+def window_result(
+    result: DecodingResult,
+    window: Window,
+    tokenizer: Tokenizer,
+    settings: WhisperSettings,
+    time_precision: float,
+) -> WindowResult:
+    """Turn one window's ``DecodingResult`` into segments with times in the whole clip."""
+    tokens = [int(t) for t in result.tokens]
+    silent = _is_silence(result, settings)
+    if settings.timestamps:
+        segments = parse_segments(
+            tokens,
+            timestamp_begin=tokenizer.timestamp_begin,
+            decode=tokenizer.decode,
+            offset_s=window.start_s,
+            duration_s=window.duration_s,
+            time_precision=time_precision,
+        )
+    else:
+        text = result.text.strip()
+        segments = [Segment(start=window.start_s, end=window.end_s, text=text)] if text else []
+    return WindowResult(
+        start=window.start_s,
+        end=window.end_s,
+        language=result.language,
+        tokens=tokens,
+        text=result.text.strip(),
+        segments=[] if silent else segments,
+        avg_logprob=float(result.avg_logprob),
+        no_speech_prob=float(result.no_speech_prob),
+        silent=silent,
+    )
+
+
+def parse_segments(
+    tokens: Sequence[int],
+    *,
+    timestamp_begin: int,
+    decode: Callable[[list[int]], str],
+    offset_s: float,
+    duration_s: float,
+    time_precision: float = 0.02,
+) -> list[Segment]:
+    """Split sampled tokens at timestamp tokens into segments, offset by the window start.
+
+    Text after the last timestamp runs to the end of the window; times are clamped to it.
+    """
+    segments: list[Segment] = []
+    start = 0.0
+    text_tokens: list[int] = []
+    for token in tokens:
+        if token < timestamp_begin:
+            text_tokens.append(token)
+            continue
+        stamp = min((token - timestamp_begin) * time_precision, duration_s)
+        if text_tokens:
+            segments.extend(_segment(start, stamp, text_tokens, decode, offset_s))
+            text_tokens = []
+        start = stamp
+    if text_tokens:
+        segments.extend(_segment(start, duration_s, text_tokens, decode, offset_s))
+    return segments
+
+
+def _segment(
+    start: float, end: float, tokens: list[int], decode: Callable[[list[int]], str], offset: float
+) -> list[Segment]:
+    """A one-element list with the segment, or empty when its text is blank."""
+    text = decode(tokens).strip()
+    if not text:
+        return []
+    return [
+        Segment(start=round(offset + start, 3), end=round(offset + max(end, start), 3), text=text)
+    ]
+
+
+def _is_silence(result: DecodingResult, settings: WhisperSettings) -> bool:
+    """Whisper's own no-speech rule: high no-speech probability and low average log-probability."""
+    if settings.no_speech_threshold is None or np.isnan(result.no_speech_prob):
+        return False
+    if result.no_speech_prob <= settings.no_speech_threshold:
+        return False
+    return settings.logprob_threshold is None or result.avg_logprob < settings.logprob_threshold
