@@ -78,8 +78,9 @@ async def test_timeout_and_http_500_fail_the_task(config, store, fake_ollama):
 
 
 async def test_budget_exhausted_stops_the_run(config, store, scripted_ollama):
-    config.limits.max_llm_calls = 1
-    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    text = load_sop("plan-only").text.replace("max_llm_calls: 20", "max_llm_calls: 1")
+    sop = parse_sop(text, source="tight.yaml")
+    outcome = await Company(config, store=store).run("x", sop=sop)
     assert outcome.status == "failed"
     assert "LLM call budget exhausted: made 1 of 1 calls" in outcome.error
     budget = [e for e in store.events(outcome.task_id) if e.kind is EventKind.BUDGET]

@@ -1,0 +1,201 @@
+"""The shipped graph catalogue: schemas, Planner-facing validation, and each graph running."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from company.graphs.blocks.registry import default_registry
+from company.graphs.catalogue import Catalogue
+from company.graphs.config import GraphSettings
+from company.graphs.errors import GraphLoadError
+from company.graphs.results import ExecutionStatus
+from company.graphs.runner import GraphRunner
+from company.graphs.validation import check_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+CATALOGUE_DIR = ROOT / "config" / "graphs"
+BLOCKS_JSON = ROOT.parent / "shared" / "autogpt" / "blocks_basic.json"
+EXPECTED = {
+    "answer_question",
+    "calculate",
+    "summarize_web_page",
+    "text_transform",
+    "wikipedia_lookup",
+    "word_count",
+}
+
+
+class ScriptedLLM:
+    """Answers from a list; records calls."""
+
+    def __init__(self, *answers: str):
+        self.answers = list(answers)
+        self.calls: list[list[dict[str, str]]] = []
+
+    async def ask(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        model: str | None = None,
+        json_schema: dict | None = None,
+    ) -> str:
+        self.calls.append(messages)
+        return self.answers.pop(0)
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return Catalogue.load(CATALOGUE_DIR)
+
+
+def test_catalogue_lists_the_shipped_graphs(catalogue: Catalogue) -> None:
+    assert set(catalogue.names()) == EXPECTED
+
+
+def test_shipped_graphs_use_real_block_ids_and_all_run_locally(catalogue: Catalogue) -> None:
+    real_ids = {b["id"] for b in json.loads(BLOCKS_JSON.read_text())}
+    for name in catalogue.names():
+        raw = json.loads((CATALOGUE_DIR / f"{name}.json").read_text())
+        assert {"id", "version", "name", "description", "nodes", "links"} <= set(raw)
+        assert {n["block_id"] for n in raw["nodes"]} <= real_ids, name
+        check_graph(catalogue.get(name).graph, default_registry())
+
+
+def test_input_and_output_schemas(catalogue: Catalogue) -> None:
+    calc = catalogue.get("calculate")
+    assert calc.input_schema() == {
+        "type": "object",
+        "properties": {
+            "a": {"description": "First number.", "type": "number"},
+            "b": {"description": "Second number.", "type": "number"},
+            "operation": {
+                "description": "Operation to apply to a and b.",
+                "type": "string",
+                "enum": ["Add", "Subtract", "Multiply", "Divide", "Power"],
+                "default": "Add",
+            },
+        },
+        "required": ["a", "b"],
+    }
+    assert calc.output_schema() == {
+        "type": "object",
+        "properties": {"result": {"type": "array", "description": "The result of the operation."}},
+    }
+    spec = {s.name: s for s in catalogue.get("summarize_web_page").inputs}
+    assert spec["url"].required and not spec["focus"].required
+    assert spec["focus"].default == "general information"
+
+
+def test_validate_step_gives_correctable_messages(catalogue: Catalogue) -> None:
+    assert catalogue.validate_step("calculate", {"a": 1, "b": "2", "operation": "Power"}) is None
+    unknown = catalogue.validate_step("calculator", {})
+    assert unknown.startswith(
+        "Unknown graph 'calculator'. Known graphs: answer_question, calculate"
+    )
+    missing = catalogue.validate_step("calculate", {"a": 1})
+    assert "missing required inputs: b" in missing
+    assert "Expected: calculate(a: number, b: number" in missing
+    wrong = catalogue.validate_step("calculate", {"a": "ten", "b": 1, "operation": "Mod", "c": 1})
+    assert "unknown inputs: c" in wrong
+    assert "a must be a number (got 'ten')" in wrong
+    assert "operation must be one of Add, Subtract, Multiply, Divide, Power" in wrong
+    with pytest.raises(KeyError, match="known graphs"):
+        catalogue.get("nope")
+
+
+def test_describe_is_compact_prompt_text(catalogue: Catalogue) -> None:
+    text = catalogue.describe()
+    lines = text.splitlines()
+    assert len(lines) == len(EXPECTED)
+    assert any(line.startswith("- wikipedia_lookup(topic: string) -> summary: ") for line in lines)
+    assert len(text) < 2000
+
+
+def test_missing_directory_is_a_load_error(tmp_path: Path) -> None:
+    with pytest.raises(GraphLoadError, match="catalogue directory not found"):
+        Catalogue.load(tmp_path / "missing")
+
+
+async def test_calculate_word_count_and_text_transform_run(catalogue: Catalogue) -> None:
+    runner = GraphRunner()
+    run = await runner.run(
+        catalogue.get("calculate").graph, {"a": "6", "b": 7, "operation": "Multiply"}
+    )
+    assert (run.status, run.outputs) == (ExecutionStatus.COMPLETED, {"result": [42.0]})
+    run = await runner.run(catalogue.get("calculate").graph, {"a": 1.5, "b": 2})
+    assert run.outputs == {"result": [3.5]}
+    run = await runner.run(catalogue.get("word_count").graph, {"text": "one two  three"})
+    assert run.outputs == {"word_count": [3], "character_count": [14]}
+    run = await runner.run(
+        catalogue.get("text_transform").graph,
+        {"text": "a-b-c", "old": "-", "new": ";", "delimiter": ";"},
+    )
+    assert run.outputs == {"replaced": ["a;b;c"], "parts": [["a", "b", "c"]]}
+
+
+async def test_answer_question_uses_the_llm(catalogue: Catalogue) -> None:
+    llm = ScriptedLLM("Canberra.")
+    run = await GraphRunner(llm=llm).run(
+        catalogue.get("answer_question").graph,
+        {"question": "Capital of Australia?", "context": "Geography quiz."},
+    )
+    assert run.outputs == {"answer": ["Canberra."]}
+    system, user = llm.calls[0]
+    assert user["content"] == "Capital of Australia?"
+    assert system["content"].endswith("Geography quiz.")
+
+
+class _Site(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        if self.path == "/page":
+            body, kind, code = b"<html><p>Owls hunt at night.</p></html>", "text/html", 200
+        elif self.path == "/api/rest_v1/page/summary/Owl":
+            body, kind, code = b'{"extract": "Owls are birds."}', "application/json", 200
+        else:
+            body, kind, code = b"gone", "text/plain", 404
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_web_graphs_run_against_a_loopback_site(catalogue: Catalogue, site: str) -> None:
+    settings = GraphSettings(allow_private_network=True, wikipedia_base_url=site)
+    llm = ScriptedLLM('{"summary": "Owls hunt at night."}', '{"final_summary": "Nocturnal owls."}')
+    runner = GraphRunner(settings, llm=llm)
+    run = await runner.run(catalogue.get("summarize_web_page").graph, {"url": f"{site}/page"})
+    assert run.outputs == {"summary": ["Nocturnal owls."]}
+    assert "<p>Owls hunt at night.</p>" in llm.calls[0][-1]["content"]
+    run = await runner.run(catalogue.get("summarize_web_page").graph, {"url": f"{site}/gone"})
+    assert run.outputs == {"fetch_error": ["gone"]}
+    run = await runner.run(catalogue.get("wikipedia_lookup").graph, {"topic": "Owl"})
+    assert run.outputs == {"summary": ["Owls are birds."]}
+
+
+async def test_web_graph_refuses_private_urls_by_default(catalogue: Catalogue, site: str) -> None:
+    run = await GraphRunner(llm=ScriptedLLM()).run(
+        catalogue.get("summarize_web_page").graph, {"url": f"{site}/page"}
+    )
+    assert run.status == ExecutionStatus.COMPLETED
+    (fetch,) = [n for n in run.nodes if n.block_name == "SendWebRequestBlock"]
+    assert fetch.status == ExecutionStatus.FAILED and "refused to fetch" in fetch.error
