@@ -2,29 +2,56 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from actions.context import latest_analysis
 from company.action import Action, ActionFailed, ActionOutput
 from company.message import Message
-from company.payloads import Analysis, Plan, Review
+from company.payloads import Analysis, Plan, PlanStep, Review
+
+_REF = re.compile(r"\{\{\s*(\w+)\.(\w+)\s*\}\}")
+_STAND_IN = {"number": 0, "integer": 0, "boolean": False, "string": ""}
 
 
-def plan_problems(plan: Plan, catalogue: object) -> list[str]:
-    """What is wrong with a plan: unknown graphs, missing inputs, bad dependencies."""
+def plan_problems(plan: Plan, catalogue: Any) -> list[str]:
+    """What is wrong with a plan: unknown graphs, missing or ill-typed inputs, bad references
+    and dependencies. Inputs that refer to earlier outputs are checked as references."""
     problems: list[str] = []
-    seen: set[str] = set()
+    graph_of: dict[str, str] = {}
     for step in plan.steps:
-        if step.id in seen:
+        if step.id in graph_of:
             problems.append(f"step id {step.id!r} is used twice")
-        problem = catalogue.validate_step(step.graph, step.inputs)  # type: ignore[attr-defined]
+        for dep in step.depends_on:
+            if dep not in graph_of:
+                problems.append(f"step {step.id} depends on {dep!r}, which is not an earlier step")
+        inputs = dict(step.inputs)
+        if step.graph in catalogue:
+            types = {spec.name: spec.type for spec in catalogue.get(step.graph).inputs}
+            for name, value in step.inputs.items():
+                refs = _REF.findall(value) if isinstance(value, str) else []
+                for ref_step, output in refs:
+                    problems += _reference_problems(step, ref_step, output, graph_of, catalogue)
+                if refs:
+                    inputs[name] = _STAND_IN.get(types.get(name, "string"), "")
+        problem = catalogue.validate_step(step.graph, inputs)
         if problem:
             problems.append(f"step {step.id}: {problem}")
-        for dep in step.depends_on:
-            if dep not in seen:
-                problems.append(
-                    f"step {step.id} depends on {dep!r}, which is not an earlier step"
-                )
-        seen.add(step.id)
+        graph_of[step.id] = step.graph
     return problems
+
+
+def _reference_problems(step: PlanStep, ref_step: str, output: str, graph_of: dict[str, str],
+                        catalogue: Any) -> list[str]:
+    if ref_step not in step.depends_on or ref_step not in graph_of:
+        return [f"step {step.id} uses {ref_step}.{output}; list {ref_step} (an earlier step) "
+                "in depends_on"]
+    graph = graph_of[ref_step]
+    outputs = [o.name for o in catalogue.get(graph).outputs] if graph in catalogue else []
+    if graph in catalogue and output not in outputs:
+        return [f"step {step.id} uses {ref_step}.{output}, but {graph} has outputs "
+                f"{', '.join(outputs) or '(none)'}"]
+    return []
 
 
 async def draft_plan(action: Action, analysis: Analysis, feedback: str = "") -> Plan:

@@ -25,6 +25,10 @@ class RemoteSettings(BaseModel):
 class GraphSettings(BaseModel):
     """Configuration of the local graph runner and of the remote client."""
 
+    # Where the Executor runs plan steps: in-process, or on the AutoGPT server in `remote`
+    # (each catalogue graph's own id and version must exist there).
+    executor: Literal["local", "remote"] = "local"
+
     timeout_s: float = Field(300.0, gt=0)
     max_node_executions: int = Field(20_000, ge=1)
     max_parallel_nodes: int = Field(16, ge=1)
