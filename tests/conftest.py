@@ -11,6 +11,12 @@ import pytest
 from company.config import AppConfig
 from company.store import Store
 from tests.fakes.ollama_server import FakeOllama
+from tests.speech_fixtures import (  # noqa: F401  (fixtures offered to every test)
+    reference_whisper_model,
+    speech_service,
+    speech_settings,
+    whisper_checkpoint,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

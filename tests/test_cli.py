@@ -110,3 +110,47 @@ def test_killed_run_resumes_to_the_same_log_without_repeating_calls(tmp_path, fa
     assert len(analyses) == 1 and len(reports) == 1  # the finished Analyst call is not repeated
     # the Planner call cut off by the kill is made again once: 3 + that one
     assert len(second) in (reference_calls, reference_calls + 1)
+
+
+def test_default_sop_end_to_end_report_has_executed_results(tmp_path, scripted_ollama):
+    ws = tmp_path / "ws"
+    out = cli("What is 6 times 7?", "--workspace", str(ws),
+              "--llm", f"ollama:qwen2.5@{scripted_ollama.host}", "--json")
+    assert out.returncode == 0, out.stderr
+    outcome = json.loads(out.stdout)
+    report = (ws / outcome["task_id"] / "report.md").read_text()
+    assert "## Results" in report and "42.0" in report and "COMPLETED" in report
+
+
+def test_graphs_run_from_the_command_line(tmp_path):
+    out = cli("graphs", "run", "calculate", "--input", "a=6", "--input", "b=7",
+              "--input", "operation=Multiply", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "COMPLETED" and result["outputs"] == {"result": [42.0]}
+    refused = cli("graphs", "run", str(ROOT.parent / "shared" / "autogpt" / "graphs" /
+                                       "discord_bot_chat_to_llm__template_v5.json"))
+    assert refused.returncode == 2 and "ReadDiscordMessagesBlock" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_audio_request_and_transcribe_command(tmp_path, scripted_ollama, whisper_checkpoint):
+    from tests.speech_fixtures import encode_audio, make_clip
+
+    note = tmp_path / "note.ogg"
+    note.write_bytes(encode_audio(make_clip(3.0, seed=5), "ogg"))
+    ws = tmp_path / "ws"
+    out = cli("--audio", str(note), "Multiply 6 by 7", "--sop", "plan-only", "--workspace",
+              str(ws), "--whisper-model", str(whisper_checkpoint),
+              "--llm", f"ollama:qwen2.5@{scripted_ollama.host}", "--json")
+    assert out.returncode == 0, out.stderr
+    task_id = json.loads(out.stdout)["task_id"]
+    transcript = json.loads((ws / task_id / "transcript.json").read_text())
+    assert transcript["typed_text"] == "Multiply 6 by 7"
+    assert abs(transcript["duration_s"] - 3.0) < 0.1
+    out = cli("transcribe", str(note), "--json", env={"WHISPER_MODEL": str(whisper_checkpoint)})
+    assert out.returncode == 0, out.stderr
+    assert abs(json.loads(out.stdout.splitlines()[0])["duration_s"] - 3.0) < 0.1
+    missing = cli("transcribe", str(note), "--whisper-model", "tiny",
+                  env={"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)})
+    assert missing.returncode == 2 and "tiny.pt" in missing.stderr

@@ -154,3 +154,24 @@ async def test_remote_timeout_in_queued_is_a_clear_step_error(config, store, scr
     assert steps[0].status == "FAILED" and "QUEUED" in steps[0].error
     assert steps[1].status == "SKIPPED"
     assert "QUEUED" in outcome.report
+
+
+async def test_real_exported_graph_runs_with_llm_blocks_through_fake_ollama(fake_ollama):
+    """AutoGPT's exported "AI Function" graph, its LLM block answered over the Ollama protocol."""
+    from company.graphs import GraphSettings, load_graph
+    from company.graphs.runner import GraphRunner
+    from company.llm.client import LLM
+    from company.llm.ollama_provider import OllamaProvider
+    from company.llm.usage import CostManager
+    from tests.conftest import SHARED
+
+    fake_ollama.models.append("llama3.2:3b")
+    fake_ollama.on("def fake_people", '[{"name": "Ada", "age": 36}]')
+    llm = LLM(OllamaProvider(fake_ollama.host), model="qwen2.5", cost=CostManager())
+    graph = load_graph(SHARED / "autogpt" / "graphs" / "ai_function__agent_516d813b.json")
+    settings = GraphSettings(model_map={"o3-mini": "llama3.2:3b", "default": ""})
+    run = await GraphRunner(settings, llm=llm.for_role("Executor")).run(graph, {"Arguments": "1"})
+    assert run.status.value == "COMPLETED"
+    assert run.outputs == {"return": ['[{"name": "Ada", "age": 36}]']}
+    assert fake_ollama.requests[0]["model"] == "llama3.2:3b"
+    assert llm.cost.by_role["Executor"].calls == 1

@@ -7,11 +7,11 @@ import pytest
 from company.payloads import TranscriptPayload, VoiceRequestPayload
 from company.sop import load_sop
 from company.team import Company
-from tests.speech_fixtures import encode_audio, make_clip, whisper_checkpoint  # noqa: F401
+from tests.speech_fixtures import encode_audio, make_clip
 
 
 @pytest.fixture
-def voice_config(config, whisper_checkpoint):  # noqa: F811
+def voice_config(config, whisper_checkpoint):
     config.speech = {"model": str(whisper_checkpoint), "device": "cpu", "sample_len": 8,
                      "threads": 1, "no_speech_threshold": None, "batch_wait_ms": 5}
     return config
