@@ -94,9 +94,15 @@ class RunGraphs(Action):
         error = run.error or ("; ".join(node_errors) if node_errors else None)
         return StepResult(
             step_id=step.id, graph=step.graph, status=run.status.value,
-            outputs=run.outputs, error=error, execution_id=run.execution_id,
+            outputs=run.outputs, error=error,
+            # a remote execution id is a fact worth keeping; a local run's id is random and
+            # would make message logs differ between identical runs
+            execution_id=run.execution_id if self._remote() else None,
             duration_s=round(time.perf_counter() - started, 4),
         )
+
+    def _remote(self) -> bool:
+        return self.ctx.services.graph_settings().executor == "remote"
 
     async def _run_graph(self, step: PlanStep, inputs: dict[str, Any], step_key: str) -> Any:
         from company.graphs.runner import GraphRunner

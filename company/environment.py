@@ -142,8 +142,7 @@ class Environment:
         active = [(role, role.take_news()) for role in self.roles if role.has_news]
         if not active:
             return 0
-        self.rounds += 1
-        self.bus.emit(EventKind.ROUND_STARTED, round=self.rounds,
+        self.bus.emit(EventKind.ROUND_STARTED, round=self.rounds + 1,
                       roles=[role.name for role, _ in active])
         results = await asyncio.gather(
             *(self._turn(role, news) for role, news in active), return_exceptions=True
@@ -159,6 +158,7 @@ class Environment:
                 self.save_cursors()
         else:
             published = self._publish_results(active, results)
+        self.rounds += 1  # counted once finished, so a cancelled round is not counted twice
         for message in published:
             self._deliver(message)
         return len(published)

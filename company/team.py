@@ -79,6 +79,7 @@ class Company:
         cache_mode: CacheMode | None = None,
         cache_namespace: str = "shared",
         write_workspace: bool = True,
+        model: str | None = None,
     ) -> None:
         self.config = config
         self.store = store or Store(config.store_path)
@@ -87,6 +88,7 @@ class Company:
         self.cache_mode = cache_mode or CacheMode(str(config.llm.cache))
         self.cache_namespace = cache_namespace
         self.write_workspace = write_workspace
+        self.model = model
         self.investment: float | None = None
         self.n_round: int | None = None
         self._buses: dict[str, EventBus] = {}
@@ -143,8 +145,9 @@ class Company:
         return message
 
     def model_for(self, sop: SOP) -> str:
-        """The model a run of this SOP uses."""
-        return sop.llm.model or self.config.llm.model
+        """The model a run of this SOP uses: an explicit choice (``--llm``) over the SOP's
+        ``llm.model`` over the config's."""
+        return self.model or sop.llm.model or self.config.llm.model
 
     def bus(self, task_id: str) -> EventBus:
         """The live event bus of a running task, or one holding its stored history."""

@@ -44,12 +44,12 @@ def test_unreachable_server_says_where_and_how_without_traceback(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_missing_model_is_pulled_with_progress(tmp_path, scripted_ollama):
-    scripted_ollama.models = []
+def test_missing_model_is_pulled_and_the_llm_flag_beats_the_sop(tmp_path, scripted_ollama):
     out = cli("x", "--sop", "plan-only", "--workspace", str(tmp_path),
-              "--llm", f"ollama:qwen2.5@{scripted_ollama.host}", "--json")
+              "--llm", f"ollama:llama3.2@{scripted_ollama.host}", "--json")
     assert out.returncode == 0, out.stderr
-    assert scripted_ollama.pulls == ["qwen2.5"]
+    assert scripted_ollama.pulls == ["llama3.2"]  # plan-only.yaml says qwen2.5; --llm wins
+    assert {r["model"] for r in scripted_ollama.requests} == {"llama3.2"}
 
 
 def test_bad_input_is_a_clear_error(tmp_path):

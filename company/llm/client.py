@@ -85,6 +85,8 @@ class LLM:
             occurrence = self._journal.next_occurrence(key)
             hit = self._journal.lookup(key, occurrence)
             if hit is not None:
+                if self._shared is not None:
+                    self._shared.next_occurrence(key)  # keep both counters in step
                 self._report(role, hit, started, source="journal", count=False)
                 return hit
         if self._shared is not None:

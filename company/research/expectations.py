@@ -1,0 +1,67 @@
+"""Checks of a run against a request's expectations (no LLM judge involved)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from company.payloads import StepResult
+from company.research.requests import Expect
+
+COMPLETED = "COMPLETED"
+
+
+def completed(step: StepResult) -> bool:
+    """True when a graph execution finished successfully."""
+    return step.status.upper() == COMPLETED
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def same_value(expected: Any, actual: Any) -> bool:
+    """Equal as numbers (42 == 42.0 == "42"), else as stripped text, else structurally."""
+    a, b = _number(expected), _number(actual)
+    if a is not None and b is not None:
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(expected, str) and isinstance(actual, str):
+        return expected.strip() == actual.strip()
+    return bool(expected == actual)
+
+
+def output_values(steps: list[StepResult]) -> list[Any]:
+    """Every value any completed step produced, on any output pin."""
+    return [v for s in steps if completed(s) for values in s.outputs.values() for v in values]
+
+
+def check(expect: Expect, *, status: str, error: str | None, report: str | None,
+          steps: list[StepResult], rounds: int) -> list[str]:
+    """The expectations a run failed, as readable lines (empty: success)."""
+    failed: list[str] = []
+    if status != "done":
+        failed.append(f"status {status}: {error or 'no error given'}")
+    ran = {s.graph for s in steps if completed(s)}
+    for graph in expect.graphs:
+        if graph not in ran:
+            failed.append(f"graph {graph} not executed (COMPLETED)")
+    text = (report or "").casefold()
+    for needle in expect.report_contains:
+        if needle.casefold() not in text:
+            failed.append(f"report lacks {needle!r}")
+    values = output_values(steps)
+    for wanted in expect.outputs_contain:
+        if not any(same_value(wanted, v) for v in values):
+            failed.append(f"no graph output equals {wanted!r}")
+    if expect.max_rounds is not None and rounds > expect.max_rounds:
+        failed.append(f"took {rounds} rounds (max {expect.max_rounds})")
+    return failed
