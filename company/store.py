@@ -329,6 +329,23 @@ class Store:
              call.model, utc_now().isoformat()),
         )
 
+    def calls(self, namespace_prefix: str) -> list[tuple[str, str, int, StoredCall]]:
+        """Every recorded call whose namespace starts with the prefix."""
+        rows = self._rows(
+            "SELECT namespace, key, occurrence, content, prompt_tokens, completion_tokens, model"
+            " FROM llm_calls WHERE substr(namespace, 1, ?) = ? ORDER BY namespace, key, occurrence",
+            (len(namespace_prefix), namespace_prefix),
+        )
+        return [(ns, key, occ, StoredCall(content=c, prompt_tokens=p, completion_tokens=k,
+                                          model=m))
+                for ns, key, occ, c, p, k, m in rows]
+
+    def count_calls(self, namespace_prefix: str) -> int:
+        """How many recorded calls have a namespace starting with the prefix."""
+        row = self._rows("SELECT COUNT(*) FROM llm_calls WHERE substr(namespace, 1, ?) = ?",
+                         (len(namespace_prefix), namespace_prefix))[0]
+        return int(row[0])
+
     # usage -------------------------------------------------------------
     def add_usage(
         self, task_id: str, role: str, model: str, prompt_tokens: int, completion_tokens: int,

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from company.research.errors import ResearchInputError
-from company.store import Store, StoredCall
+from company.store import Store
 
 NAMESPACE_PREFIX = "research:"
 SWEEP_DB = "sweep.db"
@@ -24,29 +24,19 @@ def import_calls(source: str | Path, store: Store) -> int:
     if not db.is_file():
         raise ResearchInputError(f"{db}: no recorded sweep to take LLM answers from")
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        recorded = Store(db)
         try:
-            rows = conn.execute(
-                "SELECT namespace, key, occurrence, content, prompt_tokens, completion_tokens,"
-                " model FROM llm_calls WHERE namespace LIKE ?", (NAMESPACE_PREFIX + "%",),
-            ).fetchall()
+            rows = recorded.calls(NAMESPACE_PREFIX)
         finally:
-            conn.close()
+            recorded.close()
     except sqlite3.Error as exc:
         raise ResearchInputError(f"{db}: cannot read recorded LLM calls: {exc}") from None
     with store.transaction():
-        for namespace, key, occurrence, content, prompt, completion, model in rows:
-            store.put_call(namespace, key, occurrence, StoredCall(
-                content=content, prompt_tokens=prompt, completion_tokens=completion, model=model))
+        for namespace, key, occurrence, call in rows:
+            store.put_call(namespace, key, occurrence, call)
     return len(rows)
 
 
 def count_calls(store: Store) -> int:
     """How many research calls the store holds (0: nothing to replay)."""
-    conn = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT COUNT(*) FROM llm_calls WHERE namespace LIKE ?",
-                           (NAMESPACE_PREFIX + "%",)).fetchone()
-    finally:
-        conn.close()
-    return int(row[0])
+    return store.count_calls(NAMESPACE_PREFIX)
