@@ -272,11 +272,11 @@ class Company:
         report = latest.content if latest is not None and latest.seq > 0 else None
         rounds = task.rounds + env.rounds
         self.store.update_task(task.id, status=status, error=error, report=report, rounds=rounds)
-        if workspace is not None:
-            self._write_workspace(task.id, workspace, report, error)
         env.bus.emit(EventKind.TASK_FINISHED, status=status, error=error, rounds=rounds,
                      report=report, workspace=str(workspace) if workspace else None,
                      cost=cost.total.cost, tokens=cost.total.tokens, llm_calls=cost.total.calls)
+        if workspace is not None:
+            self._write_workspace(task.id, workspace, report, error)
         return TaskOutcome(task_id=task.id, status=status, report=report, error=error,
                            rounds=rounds, workspace=str(workspace) if workspace else None,
                            usage=cost.total.model_copy())
@@ -285,5 +285,7 @@ class Company:
                          error: str | None) -> None:
         lines = [m.to_json() for m in self.store.messages(task_id)]
         (workspace / "messages.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        events = [e.model_dump_json() for e in self.store.events(task_id)]
+        (workspace / "events.jsonl").write_text("\n".join(events) + "\n", encoding="utf-8")
         text = report or f"# No report\n\nThe run ended without a report: {error or 'unknown'}\n"
         (workspace / "report.md").write_text(text + "\n", encoding="utf-8")

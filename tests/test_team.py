@@ -45,6 +45,8 @@ async def test_event_stream_has_the_whole_story(config, store, scripted_ollama):
     assert kinds.count(EventKind.LLM_CALL) == 3
     assert kinds.count(EventKind.MESSAGE) == 3  # the Boss message was stored before the run
     assert events[-1].data["status"] == "done"
+    saved = (config.workspace / outcome.task_id / "events.jsonl").read_text().splitlines()
+    assert len(saved) == len(events)
 
 
 async def test_llm_down_fails_the_task_with_a_clear_error(config, store):
