@@ -88,10 +88,16 @@ async def wide(chains: int, store: Store | None) -> dict[str, float]:
 def cold() -> dict[str, float]:
     """Import time of the runtime (fresh process) and the cost of one role."""
     root = Path(__file__).resolve().parents[1]
-    code = ("import time,tracemalloc;t=time.perf_counter();import company.team;"
-            "print(time.perf_counter()-t)")
-    imports = [float(subprocess.check_output([sys.executable, "-c", code], cwd=root))
-               for _ in range(3)]
+    code = ("import time\n"
+            "def rss():\n"
+            "    for line in open('/proc/self/status'):\n"
+            "        if line.startswith('VmRSS:'): return int(line.split()[1])\n"
+            "r=rss();t=time.perf_counter();import company.team;d=time.perf_counter()-t\n"
+            "print(d, rss()-r)")
+    runs = [subprocess.check_output([sys.executable, "-c", code], cwd=root).split()
+            for _ in range(3)]
+    imports = [float(t) for t, _ in runs]
+    import_mb = min(int(kb) for _, kb in runs) / 1024
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     t0 = time.perf_counter()
@@ -106,7 +112,8 @@ def cold() -> dict[str, float]:
         subprocess.run([sys.executable, "startup.py", "--help"], cwd=root, check=True,
                        capture_output=True)
         helps.append(time.perf_counter() - t0)
-    return {"import_s": min(imports), "role_ms": one_role * 1e3, "role_kb": size / 1024,
+    return {"import_s": min(imports), "import_mb": import_mb, "role_ms": one_role * 1e3,
+            "role_kb": size / 1024,
             "help_s": min(helps)}
 
 
@@ -136,7 +143,8 @@ def main() -> None:
     table.add_row("", "rounds / mean per round", f"{wid['rounds']:.0f} / "
                   f"{wid['per_round_ms']:.1f} ms")
     table.add_row("", "peak traced memory", f"{wid['peak_mb']:.1f} MB")
-    table.add_row("cold", "import company.team", f"{col['import_s']:.3f} s")
+    table.add_row("cold", "import company.team (time, RSS growth)",
+                  f"{col['import_s']:.3f} s, {col['import_mb']:.0f} MB")
     table.add_row("", "create one role", f"{col['role_ms']:.3f} ms, {col['role_kb']:.1f} KB")
     table.add_row("", "startup.py --help wall time", f"{col['help_s']:.3f} s")
     Console().print(table)
