@@ -26,6 +26,7 @@ class EventKind(StrEnum):
     GRAPH_NODE = "graph_node"
     PROGRESS = "progress"
     ERROR = "error"
+    TASK_INTERRUPTED = "task_interrupted"
     TASK_FINISHED = "task_finished"
 
 
@@ -88,13 +89,16 @@ class EventBus:
         """Yield past events with seq > after_seq, then live ones until the bus closes."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
         backlog = [e for e in self._history if e.seq > after_seq]
+        # Closed now: the backlog is everything. Closed later (even while the backlog is still
+        # being yielded): the queue holds the rest, ended by close()'s None.
+        closed_at_start = self.closed
         self._queues.append(queue)
         try:
             last = after_seq
             for event in backlog:
                 last = event.seq
                 yield event
-            if self.closed:
+            if closed_at_start:
                 return
             while True:
                 event = await queue.get()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
 
 from company.config import PROJECT_ROOT
 
@@ -18,22 +19,36 @@ def template_name(action: str) -> str:
     return f"{snake}.j2"
 
 
+@functools.lru_cache(maxsize=8)
+def _environment(base: Path) -> Environment:
+    """One Jinja2 environment per prompt folder, shared by every task (templates compile
+    once; Jinja reloads a file that changed on disk)."""
+    return Environment(
+        loader=FileSystemLoader(str(base)), undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _override(base: Path, path: Path, mtime_ns: int) -> Template:
+    """A compiled override template, cached until the file changes."""
+    return _environment(base).from_string(path.read_text())
+
+
 class PromptLibrary:
     """Renders an action's template: the SOP's override if any, else prompts/<action>.j2."""
 
     def __init__(self, overrides: dict[str, Path] | None = None, base: Path = PROMPT_DIR) -> None:
         self.overrides = overrides or {}
-        self._env = Environment(
-            loader=FileSystemLoader(str(base)), undefined=StrictUndefined,
-            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
-        )
+        self.base = base
+        self._env = _environment(base)
 
     def render(self, action: str, **variables: Any) -> str:
         """The prompt text for an action."""
         override = self.overrides.get(action)
         try:
             if override is not None:
-                template = self._env.from_string(override.read_text())
+                template = _override(self.base, override, override.stat().st_mtime_ns)
             else:
                 template = self._env.get_template(template_name(action))
         except (TemplateNotFound, FileNotFoundError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any, Literal
@@ -131,7 +132,13 @@ def load_sop(name_or_path: str) -> SOP:
 
 
 def parse_sop(text: str, source: str = "<sop>") -> SOP:
-    """Validate SOP YAML text; errors name the source and the line at fault."""
+    """Validate SOP YAML text; errors name the source and the line at fault (a parsed text is
+    cached, so runs of the same SOP pay for YAML and validation once; each call gets a copy)."""
+    return _parse_sop_cached(text, source).model_copy(deep=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_sop_cached(text: str, source: str) -> SOP:
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)

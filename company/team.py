@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from company.action import ActionContext
 from company.config import AppConfig
 from company.environment import Environment
-from company.events import EventBus, EventKind
+from company.events import Event, EventBus, EventKind
 from company.llm.base import Provider
 from company.llm.cache import CacheMode
 from company.llm.client import LLM
@@ -32,6 +32,8 @@ from company.sop import SOP, parse_sop
 from company.store import Store, TaskRecord
 
 REPORT_CAUSE = "SummarizeResults"
+INTERRUPT = "shutdown"
+"""Cancel a running task with this message to interrupt it resumably (not a user cancel)."""
 
 
 class TaskOutcome(BaseModel):
@@ -142,7 +144,21 @@ class Company:
             cause_by=VOICE_REQUEST if voice else USER_REQUIREMENT, sent_from=BOSS,
         )
         self.store.append_message(message)
+        self._announce(message)
         return message
+
+    def _announce(self, message: Message) -> None:
+        """Put a Boss message on the task's event stream (live bus, or straight to the store)."""
+        data = {"id": message.id, "seq": message.seq, "cause_by": message.cause_by,
+                "sent_from": message.sent_from, "send_to": message.send_to,
+                "content": message.content}
+        bus = self.live_bus(message.task_id)
+        if bus is not None:
+            bus.emit(EventKind.MESSAGE, **data)
+            return
+        seq = self.store.last_event_seq(message.task_id) + 1
+        self.store.append_event(Event(seq=seq, task_id=message.task_id, kind=EventKind.MESSAGE,
+                                      data=data))
 
     def model_for(self, sop: SOP) -> str:
         """The model a run of this SOP uses: an explicit choice (``--llm``) over the SOP's
@@ -156,6 +172,17 @@ class Company:
         bus = EventBus(task_id, history=self.store.events(task_id))
         bus.closed = True
         return bus
+
+    def live_bus(self, task_id: str) -> EventBus | None:
+        """The bus of a task running in this process, or None."""
+        bus = self._buses.get(task_id)
+        return bus if bus is not None and not bus.closed else None
+
+    def close_bus(self, task_id: str) -> None:
+        """End a task's live bus (its subscribers drain and stop) and forget it."""
+        bus = self._buses.pop(task_id, None)
+        if bus is not None:
+            bus.close()
 
     def open_bus(self, task_id: str) -> EventBus:
         """The task's live bus, created (with its stored history) if it has none yet."""
@@ -198,7 +225,8 @@ class Company:
         task_id = self.create_task(request, sop=sop, voice=voice, options=options)
         return await self.run_task(task_id)
 
-    async def run_task(self, task_id: str, *, n_round: int | None = None) -> TaskOutcome:
+    async def run_task(self, task_id: str, *, n_round: int | None = None,
+                       investment: float | None = None) -> TaskOutcome:
         """Run (or resume) a stored task from its message log until idle, out of rounds or
         budget."""
         task = self.store.get_task(task_id)
@@ -206,7 +234,10 @@ class Company:
             raise KeyError(f"no task {task_id!r} in {self.store.path}")
         sop = parse_sop(task.sop_text, source=str(task.options.get("sop_source") or task.sop_name))
         bus = self.open_bus(task_id)
-        cost = CostManager(self.config.llm.prices, self._budget(sop))
+        budget = self._budget(sop)
+        if investment is not None:
+            budget.max_cost = investment
+        cost = CostManager(self.config.llm.prices, budget)
         for row in self.store.usage(task_id):
             cost.add(row.role, row.model, row.prompt_tokens, row.completion_tokens)
         llm = LLM(
@@ -241,15 +272,21 @@ class Company:
         limit = n_round or self.n_round or sop.limits.n_round or self.config.limits.n_round
         try:
             outcome = await self._rounds(task, env, limit, workspace, cost)
-        except asyncio.CancelledError:
-            self.store.update_task(task_id, status="cancelled", error="cancelled by request",
-                                   rounds=task.rounds + env.rounds)
-            bus.emit(EventKind.TASK_FINISHED, status="cancelled", error="cancelled by request")
-            bus.close()
-            self._buses.pop(task_id, None)
+        except asyncio.CancelledError as exc:
+            rounds = task.rounds + env.rounds
+            if exc.args and exc.args[0] == INTERRUPT:
+                # a server shutting down: not the user's cancel; the task resumes on restart
+                self.store.update_task(task_id, status="queued", error=None, rounds=rounds)
+                bus.emit(EventKind.TASK_INTERRUPTED, reason="the server is shutting down; the "
+                         "task resumes from its log when it starts again")
+            else:
+                self.store.update_task(task_id, status="cancelled", error="cancelled by request",
+                                       rounds=rounds)
+                bus.emit(EventKind.TASK_FINISHED, status="cancelled",
+                         error="cancelled by request")
+            self.close_bus(task_id)
             raise
-        bus.close()
-        self._buses.pop(task_id, None)
+        self.close_bus(task_id)
         return outcome
 
     async def _rounds(self, task: TaskRecord, env: Environment, limit: int,

@@ -41,9 +41,10 @@ async def test_event_stream_has_the_whole_story(config, store, scripted_ollama):
     outcome = await company.run("Compute it", sop=load_sop("plan-only"))
     events = store.events(outcome.task_id)
     kinds = [e.kind for e in events]
-    assert kinds[0] is EventKind.TASK_STARTED and kinds[-1] is EventKind.TASK_FINISHED
+    assert kinds[0] is EventKind.MESSAGE and events[0].data["sent_from"] == "Boss"
+    assert kinds[1] is EventKind.TASK_STARTED and kinds[-1] is EventKind.TASK_FINISHED
     assert kinds.count(EventKind.LLM_CALL) == 3
-    assert kinds.count(EventKind.MESSAGE) == 3  # the Boss message was stored before the run
+    assert kinds.count(EventKind.MESSAGE) == 4
     assert events[-1].data["status"] == "done"
     saved = (config.workspace / outcome.task_id / "events.jsonl").read_text().splitlines()
     assert len(saved) == len(events)
@@ -156,3 +157,24 @@ async def test_plan_and_act_runs_the_chosen_actions_in_order(config, store, fake
 async def test_empty_request_is_refused(config, store):
     with pytest.raises(ValueError, match="empty"):
         Company(config, store=store).create_task("   ", sop=load_sop("plan-only"))
+
+
+async def test_interrupt_is_not_a_cancel_and_the_task_resumes(config, store, scripted_ollama):
+    import asyncio
+
+    from company.team import INTERRUPT
+
+    for rule in scripted_ollama.rules:
+        rule.delay_s = 0.3
+    company = Company(config, store=store)
+    task_id = company.create_task("x", sop=load_sop("plan-only"))
+    run = asyncio.create_task(company.run_task(task_id))
+    await asyncio.sleep(0.5)
+    run.cancel(INTERRUPT)
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert store.get_task(task_id).status == "queued"
+    assert store.events(task_id)[-1].kind is EventKind.TASK_INTERRUPTED
+    assert company.live_bus(task_id) is None
+    outcome = await company.run_task(task_id)
+    assert outcome.status == "done" and outcome.rounds == 3

@@ -1,0 +1,178 @@
+"""Task routes: submit (text or voice), list, read, cancel."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import ValidationError
+
+from company.api.auth import require_key
+from company.api.errors import ApiError, not_found, validation_body
+from company.api.schemas import (
+    TASK_ID_PATTERN,
+    CancelResult,
+    ErrorBody,
+    MessageOut,
+    TaskAccepted,
+    TaskDetail,
+    TaskPage,
+    TaskRequest,
+    TaskSummary,
+    TaskUsage,
+    UsageOut,
+    UsageTotal,
+    ValidationErrorBody,
+    VoiceFields,
+    VoiceForm,
+)
+from company.api.state import ApiState, api_state
+from company.api.uploads import receive_form
+from company.api.voice import check_audio
+from company.payloads import VoiceRequestPayload
+from company.store import TaskRecord
+from company.team import new_task_id
+
+router = APIRouter(prefix="/v1", tags=["tasks"], dependencies=[Depends(require_key)])
+
+TaskId = Annotated[str, Path(pattern=TASK_ID_PATTERN, description="a task id")]
+State = Annotated[ApiState, Depends(api_state)]
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route gives."""
+    table: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}}
+    for code in codes:
+        table[code] = {"model": ValidationErrorBody if code == 422 else ErrorBody}
+    return table
+
+
+def multipart_body(model: type[Any]) -> dict[str, Any]:
+    """An OpenAPI requestBody for a multipart form described by ``model``."""
+    return {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": model.model_json_schema()}}}}
+
+
+def accepted(task_id: str, status: str = "queued") -> TaskAccepted:
+    """The 202 answer for a stored task."""
+    return TaskAccepted(task_id=task_id, status=status,  # type: ignore[arg-type]
+                        status_url=f"/v1/tasks/{task_id}",
+                        events_url=f"/v1/tasks/{task_id}/events")
+
+
+@router.post("/tasks", status_code=202, response_model=TaskAccepted,
+             responses=errors(400, 422, 429, 503))
+async def submit_task(body: TaskRequest, api: State) -> TaskAccepted:
+    """Store a typed request as a new task and queue its run."""
+    api.pool.check_capacity()
+    sop = api.sops.load(body.sop)
+    options = body.options.model_dump(exclude_none=True) if body.options else {}
+    task_id = api.company.create_task(body.request, sop=sop, options=options)
+    api.pool.submit(task_id, force=True)
+    return accepted(task_id)
+
+
+@router.post("/tasks/voice", status_code=202, response_model=TaskAccepted,
+             responses=errors(400, 413, 415, 422, 429, 503),
+             openapi_extra=multipart_body(VoiceForm))
+async def submit_voice(request: Request, api: State) -> TaskAccepted:
+    """Store a voice note (plus optional text) as a new task and queue its run."""
+    api.pool.check_capacity()
+    task_id = new_task_id()
+    directory = api.config.workspace / task_id
+    try:
+        form = await receive_form(request, directory=directory, stem="voice",
+                                  max_file_bytes=api.settings.max_upload_bytes,
+                                  max_field_bytes=api.settings.max_field_bytes)
+        fields = parse_fields(form.fields)
+        if form.audio is None:
+            raise ApiError(422, "the form needs an 'audio' file field")
+        sop = api.sops.load(fields.sop)
+        await check_audio(form.audio, api.settings, api.decodes)
+        api.pool.check_capacity()
+        voice = VoiceRequestPayload(audio_path=str(form.audio.path), text=fields.text,
+                                    filename=form.audio.filename)
+        api.company.create_task(fields.text, sop=sop, voice=voice, task_id=task_id)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    api.pool.submit(task_id, force=True)
+    return accepted(task_id)
+
+
+def parse_fields(fields: dict[str, str]) -> VoiceFields:
+    """Validate the text fields of a voice form (422 with each problem)."""
+    try:
+        return VoiceFields.model_validate(fields)
+    except ValidationError as exc:
+        body = validation_body([dict(e) for e in exc.errors()])
+        raise ApiError(422, body["detail"]) from exc
+
+
+@router.get("/tasks", response_model=TaskPage, responses=errors(422))
+async def list_tasks(
+    api: State,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> TaskPage:
+    """Tasks, newest first, a page at a time."""
+    rows = api.company.store.list_tasks(limit=limit, offset=offset)
+    total = api.company.store.count_tasks()
+    after = offset + len(rows)
+    return TaskPage(items=[summary(t) for t in rows], total=total, limit=limit, offset=offset,
+                    next_offset=after if after < total else None)
+
+
+def summary(task: TaskRecord) -> TaskSummary:
+    """A task as listed."""
+    return TaskSummary(task_id=task.id, status=task.status,  # type: ignore[arg-type]
+                       request=task.request, sop=task.sop_name, rounds=task.rounds,
+                       created_at=task.created_at, updated_at=task.updated_at,  # type: ignore[arg-type]
+                       error=task.error)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskDetail, responses=errors(404, 422))
+async def get_task(task_id: TaskId, api: State) -> TaskDetail:
+    """A task's status, messages so far, usage and cost, and its report or error."""
+    store = api.company.store
+    task = store.get_task(task_id)
+    if task is None:
+        raise not_found(task_id)
+    rows = store.usage(task_id)
+    total = UsageTotal(
+        calls=sum(r.calls for r in rows), prompt_tokens=sum(r.prompt_tokens for r in rows),
+        completion_tokens=sum(r.completion_tokens for r in rows),
+        tokens=sum(r.prompt_tokens + r.completion_tokens for r in rows),
+        cost=round(sum(r.cost for r in rows), 8),
+    )
+    messages = [
+        MessageOut(id=m.id, seq=m.seq, cause_by=m.cause_by, sent_from=m.sent_from,
+                   send_to=m.send_to, content=m.content, payload=_public(m.payload),
+                   created_at=m.created_at)
+        for m in store.messages(task_id)
+    ]
+    return TaskDetail(
+        **summary(task).model_dump(), llm=task.llm_spec,
+        queue_position=api.pool.position(task_id), messages=messages,
+        usage=TaskUsage(by_role=[UsageOut(**r.model_dump()) for r in rows], total=total),
+        cost=total.cost, report=task.report if task.status == "done" else None,
+        events_url=f"/v1/tasks/{task_id}/events",
+    )
+
+
+def _public(payload: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A payload without server-side file paths."""
+    if payload is None or "audio_path" not in payload:
+        return payload
+    return {k: v for k, v in payload.items() if k != "audio_path"}
+
+
+@router.post("/tasks/{task_id}/cancel", response_model=CancelResult,
+             responses=errors(404, 409, 422))
+async def cancel_task(task_id: TaskId, api: State) -> CancelResult:
+    """Cancel a running task, or take a queued one out of the queue."""
+    if api.company.store.get_task(task_id) is None:
+        raise not_found(task_id)
+    status = await api.pool.cancel(task_id)
+    return CancelResult(task_id=task_id, status=status)  # type: ignore[arg-type]

@@ -1,0 +1,237 @@
+// The voice page: record (MediaRecorder), send, then follow the task's events (EventSource).
+// Everything the server sends is shown with textContent, so no HTML from it is ever parsed.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  key: $("api-key"), record: $("record"), timer: $("timer"), discard: $("discard"),
+  preview: $("preview"), text: $("text"), submit: $("submit"), status: $("status"),
+  work: $("work"), taskId: $("task-id"), messages: $("messages"), result: $("result"),
+  report: $("report"), error: $("error"), followupText: $("followup-text"),
+  followup: $("followup"),
+};
+const state = { recorder: null, chunks: [], blob: null, started: 0, tick: null,
+                task: null, lastSeq: 0, source: null };
+
+ui.key.value = localStorage.getItem("company-api-key") || "";
+ui.key.addEventListener("change", () => localStorage.setItem("company-api-key", ui.key.value));
+
+function authHeaders() {
+  const key = ui.key.value.trim();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+function setStatus(text, bad = false) {
+  ui.status.textContent = text;
+  ui.status.className = bad ? "error" : "";
+}
+
+// recording -------------------------------------------------------------------
+function pickMime() {
+  const options = ["audio/webm;codecs=opus", "audio/webm", "audio/ogg;codecs=opus", "audio/mp4"];
+  if (!window.MediaRecorder) return null;
+  return options.find((m) => MediaRecorder.isTypeSupported(m)) || "";
+}
+
+function extensionFor(type) {
+  if (type.includes("webm")) return "webm";
+  if (type.includes("ogg")) return "ogg";
+  if (type.includes("mp4")) return "m4a";
+  return "audio";
+}
+
+async function startRecording() {
+  const mime = pickMime();
+  if (mime === null || !navigator.mediaDevices) {
+    setStatus("This browser cannot record audio here (it needs HTTPS or localhost).", true);
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (err) {
+    setStatus(`No microphone: ${err.message || err}`, true);
+    return;
+  }
+  state.chunks = [];
+  state.recorder = new MediaRecorder(stream, mime ? { mimeType: mime } : undefined);
+  state.recorder.ondataavailable = (e) => { if (e.data.size) state.chunks.push(e.data); };
+  state.recorder.onstop = () => {
+    stream.getTracks().forEach((t) => t.stop());
+    const type = state.recorder.mimeType || mime || "audio/webm";
+    state.blob = new Blob(state.chunks, { type });
+    ui.preview.src = URL.createObjectURL(state.blob);
+    ui.preview.hidden = false;
+    ui.discard.hidden = false;
+    ui.record.dataset.state = "recorded";
+    setStatus(`Recorded ${ui.timer.textContent}. Add text if you like, then send.`);
+  };
+  state.recorder.start(250);
+  state.started = Date.now();
+  state.tick = setInterval(showTime, 250);
+  ui.record.setAttribute("aria-pressed", "true");
+  ui.record.textContent = "■ Stop";
+  ui.record.dataset.state = "recording";
+  setStatus("Recording…");
+}
+
+function showTime() {
+  const s = Math.floor((Date.now() - state.started) / 1000);
+  ui.timer.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function stopRecording() {
+  clearInterval(state.tick);
+  ui.record.setAttribute("aria-pressed", "false");
+  ui.record.textContent = "● Record";
+  if (state.recorder && state.recorder.state !== "inactive") state.recorder.stop();
+}
+
+ui.record.addEventListener("click", () => {
+  if (state.recorder && state.recorder.state === "recording") stopRecording();
+  else startRecording();
+});
+
+ui.discard.addEventListener("click", () => {
+  state.blob = null;
+  ui.preview.hidden = true;
+  ui.preview.removeAttribute("src");
+  ui.discard.hidden = true;
+  ui.timer.textContent = "0:00";
+  ui.record.dataset.state = "";
+  setStatus("");
+});
+
+// sending -------------------------------------------------------------------
+async function errorText(resp) {
+  try {
+    const body = await resp.json();
+    return `${resp.status}: ${body.detail || resp.statusText}`;
+  } catch (_) {
+    return `${resp.status}: ${resp.statusText}`;
+  }
+}
+
+async function send() {
+  const text = ui.text.value.trim();
+  if (!state.blob && !text) { setStatus("Record something or type a request first.", true); return; }
+  ui.submit.disabled = true;
+  setStatus("Sending…");
+  let resp;
+  try {
+    if (state.blob) {
+      const form = new FormData();
+      form.append("audio", state.blob, `voice.${extensionFor(state.blob.type)}`);
+      if (text) form.append("text", text);
+      resp = await fetch("/v1/tasks/voice", { method: "POST", headers: authHeaders(), body: form });
+    } else {
+      resp = await fetch("/v1/tasks", {
+        method: "POST", headers: { ...authHeaders(), "Content-Type": "application/json" },
+        body: JSON.stringify({ request: text }),
+      });
+    }
+  } catch (err) {
+    ui.submit.disabled = false;
+    setStatus(`Could not reach the server: ${err.message || err}`, true);
+    return;
+  }
+  if (resp.status !== 202) {
+    ui.submit.disabled = false;
+    setStatus(await errorText(resp), true);
+    return;
+  }
+  const accepted = await resp.json();
+  state.task = accepted.task_id;
+  state.lastSeq = 0;
+  ui.messages.replaceChildren();
+  ui.result.hidden = true;
+  ui.work.hidden = false;
+  ui.taskId.textContent = state.task;
+  addItem("You", [state.blob ? "(voice note)" : "", text].filter(Boolean).join(" "), "note");
+  setStatus("Queued…");
+  watch();
+}
+
+ui.submit.addEventListener("click", send);
+
+// watching --------------------------------------------------------------------
+function addItem(who, body, kind = "") {
+  const li = document.createElement("li");
+  if (kind) li.className = kind;
+  const head = document.createElement("div");
+  head.className = "who";
+  head.textContent = who;
+  const text = document.createElement("div");
+  text.className = "body";
+  text.textContent = body;
+  li.append(head, text);
+  ui.messages.append(li);
+  li.scrollIntoView({ block: "nearest" });
+}
+
+function handle(ev) {
+  const d = ev.data || {};
+  switch (ev.kind) {
+    case "task_started": setStatus(d.resumed ? "Resumed…" : "Working…"); break;
+    case "round_started": setStatus(`Round ${d.round}: ${(d.roles || []).join(", ")}`); break;
+    case "role_started": setStatus(`${d.role} is working…`); break;
+    case "message":
+      if (d.sent_from !== "Boss") addItem(`${d.sent_from} · ${d.cause_by}`, d.content || "");
+      else addItem("You", d.content || "(voice note)", "note");
+      break;
+    case "progress": if (d.message) addItem("note", d.message, "note"); break;
+    case "error": addItem(`${d.role || "error"}`, d.error || "error", "error"); break;
+    case "task_finished": finished(d); break;
+    default: break;
+  }
+}
+
+function finished(d) {
+  ui.submit.disabled = false;
+  ui.result.hidden = false;
+  ui.report.textContent = d.report || "";
+  ui.error.hidden = !d.error;
+  ui.error.textContent = d.error ? `${d.status}: ${d.error}` : "";
+  setStatus(d.status === "done" ? "Done." : `Finished: ${d.status}`, d.status !== "done");
+}
+
+function watch() {
+  if (state.source) state.source.close();
+  const params = new URLSearchParams();
+  if (state.lastSeq) params.set("after", String(state.lastSeq));
+  const key = ui.key.value.trim();
+  if (key) params.set("token", key);
+  const query = params.toString();
+  const source = new EventSource(`/v1/tasks/${state.task}/events${query ? `?${query}` : ""}`);
+  state.source = source;
+  source.onmessage = (e) => {
+    const ev = JSON.parse(e.data);
+    if (ev.seq <= state.lastSeq) return;
+    state.lastSeq = ev.seq;
+    handle(ev);
+  };
+  source.addEventListener("end", () => { source.close(); state.source = null; });
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) {
+      setStatus("The event stream closed; check the API key, then reload.", true);
+      ui.submit.disabled = false;
+    }
+  };
+}
+
+ui.followup.addEventListener("click", async () => {
+  const text = ui.followupText.value.trim();
+  if (!state.task || !text) return;
+  ui.followup.disabled = true;
+  const resp = await fetch(`/v1/tasks/${state.task}/messages`, {
+    method: "POST", headers: { ...authHeaders(), "Content-Type": "application/json" },
+    body: JSON.stringify({ text }),
+  });
+  ui.followup.disabled = false;
+  if (resp.status !== 202) { setStatus(await errorText(resp), true); return; }
+  ui.followupText.value = "";
+  addItem("You", text, "note");
+  ui.result.hidden = true;
+  setStatus("Follow-up queued…");
+  watch();
+});
