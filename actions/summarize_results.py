@@ -25,11 +25,9 @@ class SummarizeResults(Action):
         executed = results is not None and any(m.cause_by == "RunGraphs" for m in news)
         if executed and results is not None:
             steps = results.steps
-            purposes = {s.id: s for s in plan.steps} if plan else {}
         else:
             steps = [StepResult(step_id=s.id, graph=s.graph, status="planned, not executed")
                      for s in (plan.steps if plan else [])]
-            purposes = {s.id: s for s in plan.steps} if plan else {}
         requests = boss_requests(memory)
         request = requests[-1].content if requests else ""
         prompt = self.render(
@@ -38,16 +36,17 @@ class SummarizeResults(Action):
                     "error": s.error} for s in steps],
         )
         narrative = (await self.ctx.llm.ask([{"role": "user", "content": prompt}])).strip()
-        table = results_section(steps, purposes, executed)
+        table = results_section(steps, executed, planned=plan is not None)
         markdown = f"{narrative}\n\n{table}".strip()
         return ActionOutput(content=markdown, payload=Report(markdown=markdown))
 
 
-def results_section(steps: list[StepResult], purposes: dict, executed: bool) -> str:
+def results_section(steps: list[StepResult], executed: bool, planned: bool = True) -> str:
     """A Markdown section listing every step with its status, outputs and error."""
     title = "## Results" if executed else "## Plan (planned, not executed)"
     if not steps:
-        return f"{title}\n\nNo graph steps were planned."
+        return f"{title}\n\nNo graph steps were planned." if executed or planned else (
+            "## Plan\n\nNo plan was made in this run.")
     lines = [title, "", "| step | graph | status | outputs | error |", "|---|---|---|---|---|"]
     for step in steps:
         outputs = json.dumps(step.outputs, ensure_ascii=False) if step.outputs else ""

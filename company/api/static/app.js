@@ -147,7 +147,6 @@ async function send() {
   ui.result.hidden = true;
   ui.work.hidden = false;
   ui.taskId.textContent = state.task;
-  addItem("You", [state.blob ? "(voice note)" : "", text].filter(Boolean).join(" "), "note");
   setStatus("Queued…");
   watch();
 }
@@ -177,7 +176,8 @@ function handle(ev) {
     case "role_started": setStatus(`${d.role} is working…`); break;
     case "message":
       if (d.sent_from !== "Boss") addItem(`${d.sent_from} · ${d.cause_by}`, d.content || "");
-      else addItem("You", d.content || "(voice note)", "note");
+      else addItem("You", [d.cause_by === "VoiceRequest" ? "(voice note)" : "", d.content]
+        .filter(Boolean).join(" "), "note");
       break;
     case "progress": if (d.message) addItem("note", d.message, "note"); break;
     case "error": addItem(`${d.role || "error"}`, d.error || "error", "error"); break;
@@ -230,7 +230,6 @@ ui.followup.addEventListener("click", async () => {
   ui.followup.disabled = false;
   if (resp.status !== 202) { setStatus(await errorText(resp), true); return; }
   ui.followupText.value = "";
-  addItem("You", text, "note");
   ui.result.hidden = true;
   setStatus("Follow-up queued…");
   watch();
