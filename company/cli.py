@@ -78,14 +78,6 @@ def load_settings(args: argparse.Namespace) -> Any:
     return config
 
 
-def chosen_model(args: argparse.Namespace) -> str | None:
-    """The model named by ``--llm`` (or COMPANY_LLM), which beats an SOP's own choice."""
-    from company.llm.spec import parse_llm_spec
-
-    spec = args.llm or os.environ.get("COMPANY_LLM")
-    return parse_llm_spec(spec).model if spec else None
-
-
 def fail(message: str, code: int = 2) -> int:
     """Print one clear error line and return the exit code."""
     print(f"error: {message}", file=sys.stderr)
@@ -149,7 +141,7 @@ async def run_command(args: argparse.Namespace) -> int:
         return fail(str(exc))
     console = Console(stderr=args.json)
     store = Store(config.store_path)
-    company = Company(config, store=store, model=chosen_model(args))
+    company = Company(config, store=store)
     if args.investment is not None:
         try:
             company.invest(args.investment)

@@ -31,6 +31,7 @@ class LLMSettings(BaseModel):
     pull_missing: bool = True
     options: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0})
     prices: dict[str, Price] = Field(default_factory=dict)
+    force_model: bool = False  # set by --llm / COMPANY_LLM: the model beats an SOP's own choice
 
     def resolved_host(self) -> str:
         """The server address: configured, else OLLAMA_HOST, else the local default."""
@@ -96,5 +97,6 @@ def apply_llm_spec(config: AppConfig, spec: Any) -> None:
         config.llm.host = None
     config.llm.provider = spec.provider
     config.llm.model = spec.model
+    config.llm.force_model = True
     if spec.host:
         config.llm.host = spec.host

@@ -163,7 +163,8 @@ class Company:
     def model_for(self, sop: SOP) -> str:
         """The model a run of this SOP uses: an explicit choice (``--llm``) over the SOP's
         ``llm.model`` over the config's."""
-        return self.model or sop.llm.model or self.config.llm.model
+        forced = self.config.llm.model if self.config.llm.force_model else None
+        return self.model or forced or sop.llm.model or self.config.llm.model
 
     def bus(self, task_id: str) -> EventBus:
         """The live event bus of a running task, or one holding its stored history."""

@@ -418,3 +418,17 @@ def test_a_cancel_written_by_another_process_stops_the_run(tmp_path: Path,
         body = client.get(f"/v1/tasks/{task_id}").json()
     assert body["status"] == "cancelled"
     assert "SummarizeResults" not in causes(body)
+
+
+def test_per_task_investment_is_the_budget(tmp_path: Path, fake: FakeOllama) -> None:
+    from company.llm.usage import Price
+
+    config = api_config(tmp_path, fake)
+    config.llm.prices = {"qwen2.5": Price(prompt=1e6, completion=1e6)}  # $1 per token
+    with live_server(config) as served, served.client() as client:
+        resp = client.post("/v1/tasks", json={"request": "x", "options": {"investment": 5}})
+        assert resp.status_code == 202, resp.text
+        body = wait_status(client, resp.json()["task_id"])
+    assert body["status"] == "failed"
+    assert "budget exhausted" in body["error"] and "$5.0000 invested" in body["error"]
+    assert body["usage"]["total"]["calls"] == 1
