@@ -26,28 +26,11 @@ from company.graphs.safe_http import (
     is_forbidden_ip,
 )
 from company.graphs.templating import render_template
+from tests.fakes.graph_llm import ScriptedLLM
 
 BLOCKS_JSON = (
     Path(__file__).resolve().parents[1].parent / "shared" / "autogpt" / "blocks_basic.json"
 )
-
-
-class ScriptedLLM:
-    """Answers from a list; records calls."""
-
-    def __init__(self, *answers: str):
-        self.answers = list(answers)
-        self.calls: list[dict[str, Any]] = []
-
-    async def ask(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str | None = None,
-        json_schema: dict | None = None,
-    ) -> str:
-        self.calls.append({"messages": messages, "model": model, "json_schema": json_schema})
-        return self.answers.pop(0)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from company.graphs.errors import GraphLoadError
 from company.graphs.results import ExecutionStatus
 from company.graphs.runner import GraphRunner
 from company.graphs.validation import check_graph
+from tests.fakes.graph_llm import ScriptedLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE_DIR = ROOT / "config" / "graphs"
@@ -30,24 +31,6 @@ EXPECTED = {
     "wikipedia_lookup",
     "word_count",
 }
-
-
-class ScriptedLLM:
-    """Answers from a list; records calls."""
-
-    def __init__(self, *answers: str):
-        self.answers = list(answers)
-        self.calls: list[list[dict[str, str]]] = []
-
-    async def ask(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str | None = None,
-        json_schema: dict | None = None,
-    ) -> str:
-        self.calls.append(messages)
-        return self.answers.pop(0)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +130,7 @@ async def test_answer_question_uses_the_llm(catalogue: Catalogue) -> None:
         {"question": "Capital of Australia?", "context": "Geography quiz."},
     )
     assert run.outputs == {"answer": ["Canberra."]}
-    system, user = llm.calls[0]
+    system, user = llm.calls[0]["messages"]
     assert user["content"] == "Capital of Australia?"
     assert system["content"].endswith("Geography quiz.")
 
@@ -185,7 +168,7 @@ async def test_web_graphs_run_against_a_loopback_site(catalogue: Catalogue, site
     runner = GraphRunner(settings, llm=llm)
     run = await runner.run(catalogue.get("summarize_web_page").graph, {"url": f"{site}/page"})
     assert run.outputs == {"summary": ["Nocturnal owls."]}
-    assert "<p>Owls hunt at night.</p>" in llm.calls[0][-1]["content"]
+    assert "<p>Owls hunt at night.</p>" in llm.calls[0]["messages"][-1]["content"]
     run = await runner.run(catalogue.get("summarize_web_page").graph, {"url": f"{site}/gone"})
     assert run.outputs == {"fetch_error": ["gone"]}
     run = await runner.run(catalogue.get("wikipedia_lookup").graph, {"topic": "Owl"})

@@ -16,6 +16,7 @@ from company.graphs.errors import GraphValidationError, UnsupportedBlocksError
 from company.graphs.model import Graph, load_graph, parse_graph
 from company.graphs.results import ExecutionStatus, NodeExecution
 from company.graphs.runner import GraphRunner, run_graph
+from tests.fakes.graph_llm import ScriptedLLM
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "autogpt"
 GRAPHS = SHARED / "graphs"
@@ -72,27 +73,6 @@ def build(
     )
 
 
-class ScriptedLLM:
-    """A GraphLLM answering from a list (or a function of the messages)."""
-
-    def __init__(self, answers: list[str] | None = None, answer_fn: Any = None):
-        self.answers = list(answers or [])
-        self.answer_fn = answer_fn
-        self.calls: list[dict[str, Any]] = []
-
-    async def ask(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        model: str | None = None,
-        json_schema: dict | None = None,
-    ) -> str:
-        self.calls.append({"messages": messages, "model": model, "json_schema": json_schema})
-        if self.answer_fn is not None:
-            return self.answer_fn(messages)
-        return self.answers.pop(0)
-
-
 def by_block(run: Any, name: str) -> list[NodeExecution]:
     return [n for n in run.nodes if n.block_name == name]
 
@@ -101,7 +81,7 @@ def by_block(run: Any, name: str) -> list[NodeExecution]:
 
 
 async def test_ai_function_export_runs_to_completed_with_llm_answer() -> None:
-    llm = ScriptedLLM(['[{"name": "Ada", "age": 36}]'])
+    llm = ScriptedLLM('[{"name": "Ada", "age": 36}]')
     graph = load_graph(GRAPHS / "ai_function__agent_516d813b.json")
     run = await GraphRunner(GraphSettings(model_map={"default": "llama3.2:3b"}), llm=llm).run(
         graph, {"Arguments": "1"}
@@ -134,7 +114,7 @@ async def test_email_finder_export_runs_when_its_search_block_is_provided() -> N
 
     registry = default_registry().copy()
     registry.register(FakeSearchTheWebBlock)
-    llm = ScriptedLLM(["<thoughts>found</thoughts>\n<email>ceo@example.com</email>"])
+    llm = ScriptedLLM("<thoughts>found</thoughts>\n<email>ceo@example.com</email>")
     graph = load_graph(GRAPHS / "email_address_finder__agent_fc2c9976.json")
     run = await GraphRunner(llm=llm, registry=registry).run(graph, {"Business Name": "Acme"})
     assert run.status == S.COMPLETED

@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from company.graphs.blocks.base import Block, BlockContext, BlockOutput, BlockSchema
+from company.graphs.blocks.logic import BranchOutput
 from company.graphs.llm_port import GraphLLM, resolve_model
 from company.graphs.templating import render_template
 
@@ -470,12 +471,7 @@ class AIConditionBlock(Block):
         yes_value: Any = None
         no_value: Any = None
 
-    class Output(BlockSchema):
-        """Output pins."""
-
-        result: bool
-        yes_output: Any
-        no_output: Any
+    Output = BranchOutput
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
         """Yield `result` and the yes/no value (defaulting to the input value)."""

@@ -136,6 +136,14 @@ def _comparable(v1: Any, v2: Any) -> tuple[Any, Any]:
     return v1, v2
 
 
+class BranchOutput(BlockSchema):
+    """Output pins of the branching blocks: the test's result, then one of two values."""
+
+    result: bool
+    yes_output: Any
+    no_output: Any
+
+
 class ConditionBlock(Block):
     """Compares `value1` with `value2`; routes to `yes_output` or `no_output`."""
 
@@ -150,12 +158,7 @@ class ConditionBlock(Block):
         yes_value: Any = None
         no_value: Any = None
 
-    class Output(BlockSchema):
-        """Output pins."""
-
-        result: bool
-        yes_output: Any
-        no_output: Any
+    Output = BranchOutput
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
         """Yield `result`, then the yes/no value (defaulting to value1/value2)."""
@@ -187,12 +190,7 @@ class IfInputMatchesBlock(Block):
         yes_value: Any = None
         no_value: Any = None
 
-    class Output(BlockSchema):
-        """Output pins."""
-
-        result: bool
-        yes_output: Any
-        no_output: Any
+    Output = BranchOutput
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
         """Yield `result`, then `yes_output` or `no_output`."""
