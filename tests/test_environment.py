@@ -65,9 +65,6 @@ async def test_send_to_addresses_a_role_regardless_of_watch():
 
 
 async def test_publish_order_is_the_role_order_not_completion_order():
-    class Slow:
-        pass
-
     from company.action import Action, ActionOutput
     from company.role import Role
 

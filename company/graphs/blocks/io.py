@@ -68,15 +68,8 @@ class AgentLongTextInputBlock(AgentInputBlock):
     id = "90a56ffb-7024-4b2b-ab50-e26c5e5ab8ba"
     value_type = "string"
 
-    class Input(_InputFields):
-        """Input pins."""
-
-        value: str | None = None
-
-    class Output(BlockSchema):
-        """Output pins."""
-
-        result: str
+    Input = AgentShortTextInputBlock.Input
+    Output = AgentShortTextInputBlock.Output
 
 
 class AgentNumberInputBlock(AgentInputBlock):
@@ -102,15 +95,8 @@ class AgentDropdownInputBlock(AgentInputBlock):
     id = "655d6fdf-a334-421c-b733-520549c07cd1"
     value_type = "string"
 
-    class Input(_InputFields):
-        """Input pins."""
-
-        value: str | None = None
-
-    class Output(BlockSchema):
-        """Output pins."""
-
-        result: str
+    Input = AgentShortTextInputBlock.Input
+    Output = AgentShortTextInputBlock.Output
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
         """Yield the value after checking it is one of the options."""
