@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SUBCOMMANDS = ("graphs", "transcribe", "serve", "research")
+SUBCOMMANDS = ("graphs", "transcribe", "serve", "research", "models")
 
 EXAMPLES = """
 commands:
@@ -22,6 +22,7 @@ commands:
   startup.py transcribe FILE...         only transcribe audio files
   startup.py serve                      the HTTP shim and voice page
   startup.py research ...               run request sets through SOP variants and compare
+  startup.py models list|pull|import-whisper  the model cache (GGUF LLMs, Whisper checkpoints)
 """
 
 
@@ -103,7 +104,7 @@ async def preflight(company: Any, model: str, console: Any, pull: bool) -> None:
     """Check the model server answers and the model is there (pull it with a progress bar)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    if not pull:
+    if not pull and company.provider.name != "embedded":
         if not await company.provider.reachable():
             from company.llm.base import LLMUnavailable
 
@@ -119,6 +120,23 @@ async def preflight(company: Any, model: str, console: Any, pull: bool) -> None:
                             total=total)
 
         await company.provider.ensure_model(model, on_pull)
+
+
+def ollama_note(choice: Any) -> str:
+    """What auto tried before the embedded model, for error messages."""
+    if not choice.ollama_tried:
+        return ""
+    return (f"\nalso tried: an Ollama server at {choice.ollama_tried} (no answer; start one with "
+            "`ollama serve` or set OLLAMA_HOST)")
+
+
+def choose_llm(config: Any, console: Any) -> Any:
+    """Resolve ``llm.provider: auto`` once for this process and say what was chosen and why."""
+    from company.llm.select import resolve_auto
+
+    choice = resolve_auto(config)
+    console.print(f"[dim]{choice.describe()}[/]")
+    return choice
 
 
 async def run_command(args: argparse.Namespace) -> int:
@@ -140,6 +158,7 @@ async def run_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         return fail(str(exc))
     console = Console(stderr=args.json)
+    choice = choose_llm(config, console)
     store = Store(config.store_path)
     company = Company(config, store=store)
     if args.investment is not None:
@@ -165,7 +184,7 @@ async def run_command(args: argparse.Namespace) -> int:
         try:
             await preflight(company, model, console, config.llm.pull_missing)
         except LLMError as exc:
-            return fail(str(exc), 3)
+            return fail(f"{exc}{ollama_note(choice)}", 3)
     voice = None
     if args.audio:
         source = Path(args.audio)

@@ -1,4 +1,4 @@
-"""Sub-commands of ``startup.py`` (graphs, transcribe, serve, research), imported lazily."""
+"""Sub-commands of ``startup.py`` (graphs, transcribe, serve, research, models), lazily."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from company.cli import add_common, fail, load_settings
 
 def dispatch(name: str, argv: list[str]) -> int:
     """Run the named sub-command."""
-    handlers = {"graphs": graphs, "transcribe": transcribe, "serve": serve, "research": research}
+    handlers = {"graphs": graphs, "transcribe": transcribe, "serve": serve, "research": research,
+                "models": models}
     try:
         return handlers[name](argv)
     except KeyboardInterrupt:
@@ -26,15 +27,42 @@ def _split_common(prog: str, argv: list[str]) -> tuple[argparse.Namespace, list[
 
 
 def command_llm(config: Any, role: str) -> Any:
-    """An LLM handle for commands that run outside a task (graph runs from the CLI)."""
-    from company.llm.client import LLM
-    from company.llm.usage import CostManager
-    from company.team import build_provider
+    """An LLM handle for commands that run outside a task (graph runs from the CLI); the model
+    server is chosen when a graph first asks, so ``graphs list`` never probes for one."""
+    return _LazyRoleLLM(config, role)
 
-    llm = LLM(build_provider(config), model=config.llm.model,
-              cost=CostManager(config.llm.prices), options=config.llm.options,
-              max_retries=config.llm.max_retries)
-    return llm.for_role(role)
+
+class _LazyRoleLLM:
+    """A RoleLLM built on first use."""
+
+    def __init__(self, config: Any, role: str) -> None:
+        self.config = config
+        self.role = role
+        self._llm: Any = None
+
+    def _get(self) -> Any:
+        if self._llm is None:
+            from rich.console import Console
+
+            from company.cli import choose_llm
+            from company.llm.client import LLM
+            from company.llm.usage import CostManager
+            from company.team import build_provider
+
+            choose_llm(self.config, Console(stderr=True))
+            llm = LLM(build_provider(self.config), model=self.config.llm.model,
+                      cost=CostManager(self.config.llm.prices), options=self.config.llm.options,
+                      max_retries=self.config.llm.max_retries)
+            self._llm = llm.for_role(self.role)
+        return self._llm
+
+    async def ask(self, messages: list[dict[str, str]], **kwargs: Any) -> str:
+        """The answer's text."""
+        return await self._get().ask(messages, **kwargs)
+
+    async def ask_model(self, messages: list[dict[str, str]], output: Any, **kwargs: Any) -> Any:
+        """A validated instance of ``output``."""
+        return await self._get().ask_model(messages, output, **kwargs)
 
 
 def graphs(argv: list[str]) -> int:
@@ -83,6 +111,20 @@ def research(argv: list[str]) -> int:
     from company.research.cli import research_command
 
     return research_command(argv)
+
+
+def models(argv: list[str]) -> int:
+    """``startup.py models list|pull|import-whisper``: the model cache."""
+    from company.models.cli import models_command
+    from company.models.settings import ModelSettings
+
+    common, rest = _split_common("startup.py models", argv)
+    try:
+        config = load_settings(common)
+        settings = ModelSettings.model_validate(config.models)
+    except ValueError as exc:
+        return fail(str(exc))
+    return models_command(rest, settings=settings)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from company.llm.embedded import EmbeddedSettings
 from company.llm.usage import Price
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,9 +22,12 @@ class LLMSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: str = "ollama"
+    provider: Literal["auto", "ollama", "openai", "embedded"] = "auto"
     model: str = "qwen2.5"
     host: str | None = None
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    probe_timeout_s: float = Field(default=1.5, gt=0, description="auto: wait this long for "
+                                   "an Ollama server before choosing the embedded model")
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 120.0
     max_retries: int = 2
@@ -37,7 +41,7 @@ class LLMSettings(BaseModel):
         """The server address: configured, else OLLAMA_HOST, else the local default."""
         if self.host:
             return self.host
-        if self.provider == "ollama":
+        if self.provider in ("ollama", "auto"):
             env = os.environ.get("OLLAMA_HOST", "").strip()
             if env:
                 return env if "://" in env else f"http://{env}"
@@ -68,6 +72,7 @@ class AppConfig(BaseModel):
     graphs: dict[str, Any] = Field(default_factory=dict)
     speech: dict[str, Any] = Field(default_factory=dict)
     api: dict[str, Any] = Field(default_factory=dict)
+    models: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def store_path(self) -> Path:

@@ -54,10 +54,18 @@ def new_task_id() -> str:
 
 
 def build_provider(config: AppConfig) -> Provider:
-    """The model server client the config names."""
+    """The model server client the config names (``auto`` is resolved here if still open)."""
     import os
 
+    from company.llm.select import resolve_auto
+
+    resolve_auto(config)
     llm = config.llm
+    if llm.provider == "embedded":
+        from company.llm.embedded import EmbeddedProvider
+
+        return EmbeddedProvider(llm.model, llm.embedded, models_settings=config.models,
+                                timeout_s=llm.timeout_s, pull_missing=llm.pull_missing)
     if llm.provider == "openai":
         from company.llm.openai_provider import OpenAICompatProvider
 

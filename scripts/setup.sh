@@ -19,9 +19,13 @@ if [ ! -f "$stamp" ]; then
   fi
   touch "$stamp"
 fi
-if [ "${1:-}" = "test" ] && ! command -v chromium >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-      >/dev/null) || echo "setup: could not install chromium; browser tests will be skipped" >&2
+if [ "${1:-}" = "test" ]; then
+  # Debian packages the tests use: chromium (voice page), espeak-ng (spoken test phrases).
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+  if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
+      >/dev/null) || echo "setup: could not install ${missing[*]}; tests that need them fail" >&2
   fi
 fi

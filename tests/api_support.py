@@ -53,6 +53,7 @@ def script(fake: FakeOllama, delay_s: float = 0.0) -> FakeOllama:
 def api_config(tmp_path: Path, fake: FakeOllama, **api: Any) -> AppConfig:
     """A config: workspace under tmp_path, the fake LLM, the analyst-only SOP, api settings."""
     config = AppConfig(workspace=tmp_path / "ws")
+    config.llm.provider = "ollama"
     config.llm.host = fake.host
     config.llm.timeout_s = 10
     config.llm.pull_missing = False

@@ -75,6 +75,7 @@ def scripted_ollama(fake_ollama: FakeOllama) -> FakeOllama:
 def config(tmp_path: Path, fake_ollama: FakeOllama) -> AppConfig:
     """A config whose workspace is a temp dir and whose LLM is the fake server."""
     cfg = AppConfig(workspace=tmp_path / "ws")
+    cfg.llm.provider = "ollama"  # the fake server, never the embedded fallback
     cfg.llm.host = fake_ollama.host
     cfg.llm.timeout_s = 5
     cfg.graphs = {"allow_private_network": True}

@@ -178,6 +178,7 @@ async def test_polling_follows_a_task_run_by_another_process(tmp_path: Path) -> 
     from tests.api_support import write_sop
 
     config = AppConfig(workspace=tmp_path / "ws")
+    config.llm.provider = "ollama"
     company = Company(config)
     task_id = company.create_task("elsewhere", sop=load_sop(str(write_sop(tmp_path))))
     company.store.update_task(task_id, status="running")

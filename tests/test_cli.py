@@ -22,7 +22,21 @@ def test_help_is_fast_and_imports_nothing_heavy():
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "--resume" in out.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
-    assert not imported & {"torch", "whisper", "fastapi", "uvicorn"}
+    assert not imported & {"torch", "whisper", "fastapi", "uvicorn", "xllamacpp"}
+
+
+def test_no_model_server_no_cached_model_no_source_exits_3_naming_what_was_tried(tmp_path):
+    sources = tmp_path / "models.yaml"
+    out = cli("What is 6 times 7?", "--workspace", str(tmp_path / "ws"), env={
+        "OLLAMA_HOST": "http://127.0.0.1:9", "COMPANY_MODELS_DIR": str(tmp_path / "cache"),
+        "HF_ENDPOINT": "http://127.0.0.1:9", "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(tmp_path), "PIP_EXTRA_INDEX_URL": "", "PIP_INDEX_URL": "",
+    })
+    assert out.returncode == 3, out.stderr
+    assert "Traceback" not in out.stderr and not sources.exists()
+    assert "also tried: an Ollama server at http://127.0.0.1:9" in out.stderr
+    assert "models pull qwen2.5-coder:1.5b" in out.stderr
+    assert "hf" in out.stderr and "pypi" in out.stderr  # each source tried is named
 
 
 def test_request_end_to_end_writes_the_workspace(tmp_path, scripted_ollama):

@@ -58,6 +58,12 @@ def serve_command(argv: list[str]) -> int:
     except SOPError as exc:
         return fail(str(exc))
 
+    from rich.console import Console
+
+    from company.cli import choose_llm
+
+    choose_llm(config, Console(stderr=True))  # once, so every worker uses the same model
+
     import uvicorn
 
     from company.api.app import CONFIG_ENV

@@ -24,6 +24,7 @@ class ChatResult(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model: str = ""
+    finish_reason: str | None = None  # "length": the answer hit the token limit
 
 
 PullProgress = Callable[[str, int | None, int | None], None]
@@ -66,6 +67,10 @@ class LLMServerError(LLMError):
 
 class LLMInvalidOutput(LLMError):
     """The model kept answering with output that fails validation."""
+
+
+class LLMOutputTruncated(LLMInvalidOutput):
+    """A structured answer was cut off at the token or context limit."""
 
 
 class ModelMissing(LLMError):

@@ -11,7 +11,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from company.events import EventKind
-from company.llm.base import ChatRequest, ChatResult, LLMInvalidOutput, Provider
+from company.llm.base import (
+    ChatRequest,
+    ChatResult,
+    LLMInvalidOutput,
+    LLMOutputTruncated,
+    Provider,
+)
 from company.llm.cache import CacheMode, CallCache, request_key
 from company.llm.usage import CostManager
 from company.store import Store
@@ -98,6 +104,13 @@ class LLM:
                 return hit
         self.cost.check()
         result = await self.provider.chat(request)
+        if json_schema is not None and result.finish_reason == "length":
+            self._report(role, result, started, source="llm")
+            raise LLMOutputTruncated(
+                f"the model {request.model!r} was cut off at its token limit before finishing "
+                f"its JSON answer ({result.prompt_tokens} prompt + {result.completion_tokens} "
+                "answer tokens)"
+            )
         if self._shared is not None:
             self._shared.save(key, shared_occurrence, result)
         self._remember(key, occurrence if self._journal else 0, result)

@@ -66,6 +66,7 @@ class OllamaProvider:
             prompt_tokens=int(response.prompt_eval_count or 0),
             completion_tokens=int(response.eval_count or 0),
             model=response.model or request.model,
+            finish_reason=getattr(response, "done_reason", None),
         )
 
     async def reachable(self) -> bool:

@@ -48,12 +48,16 @@ class OpenAICompatProvider:
         if response.status_code == 404:
             raise ModelMissing(f"{self.host}: model {request.model!r} not found ({response.text})")
         if response.status_code >= 400:
+            too_long = _context_error(response)
+            if too_long:
+                raise LLMServerError(f"{self.host}: {too_long}")
             raise LLMServerError(
                 f"{self.host} answered HTTP {response.status_code}: {response.text[:300]}"
             )
         try:
             data = response.json()
-            content = data["choices"][0]["message"]["content"] or ""
+            choice = data["choices"][0]
+            content = choice["message"]["content"] or ""
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise LLMServerError(f"{self.host} answered an unreadable completion") from exc
         usage = data.get("usage") or {}
@@ -62,6 +66,7 @@ class OpenAICompatProvider:
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             model=str(data.get("model") or request.model),
+            finish_reason=choice.get("finish_reason"),
         )
 
     async def reachable(self) -> bool:
@@ -77,4 +82,18 @@ class OpenAICompatProvider:
             raise LLMUnavailable(f"cannot reach the OpenAI-compatible server at {self.host}")
 
 
-_OPTION_KEYS = {"temperature", "top_p", "max_tokens", "seed", "stop"}
+_OPTION_KEYS = {"temperature", "top_p", "max_tokens", "seed", "stop", "top_k", "min_p",
+                "repeat_penalty", "presence_penalty", "frequency_penalty"}
+
+
+def _context_error(response: httpx.Response) -> str | None:
+    """llama.cpp's "exceeds the context size" error, told with its token counts."""
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        return None
+    if not isinstance(error, dict) or error.get("type") != "exceed_context_size_error":
+        return None
+    return (f"the prompt is too long for the model's context: {error.get('n_prompt_tokens')} "
+            f"prompt tokens, {error.get('n_ctx')} context tokens per request. Shorten the "
+            "request or raise llm.embedded.ctx_size")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-PROVIDERS = ("ollama", "openai")
+PROVIDERS = ("ollama", "openai", "embedded")
 
 
 class LLMSpec(BaseModel):
@@ -20,8 +20,13 @@ class LLMSpec(BaseModel):
 
 
 def parse_llm_spec(text: str) -> LLMSpec:
-    """Parse ``provider:model[@host]``; a bare model name means Ollama."""
+    """Parse ``provider:model[@host]``; a bare model name means Ollama; ``embedded`` alone
+    means the embedded default model."""
     text = text.strip()
+    if text == "embedded":
+        from company.llm.embedded import DEFAULT_EMBEDDED_MODEL
+
+        return LLMSpec(provider="embedded", model=DEFAULT_EMBEDDED_MODEL)
     if not text:
         raise ValueError("empty --llm spec; expected e.g. ollama:qwen2.5")
     rest, _, host = text.partition("@")

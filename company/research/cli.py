@@ -134,6 +134,10 @@ async def research(args: argparse.Namespace, *, on_row: Any = None) -> int:
         common = SimpleNamespace(config=settings.config, workspace=None, llm=None, cache=None,
                                  sop=None, whisper_model=args.whisper_model)
         base = load_settings(common)
+        if not settings.llms:
+            from company.cli import choose_llm
+
+            choose_llm(base, console)
         plan = build_plan(settings, base)
         if args.resume:
             check_unchanged(plan)

@@ -23,6 +23,7 @@ class Rule:
     status: int = 200
     delay_s: float = 0.0
     repeat_last: bool = True
+    finish_reason: str = "stop"
     used: int = 0
 
     def next_reply(self, body: dict[str, Any]) -> str:
@@ -135,12 +136,14 @@ class FakeOllama:
                     fake.requests.append(body)
                     if fake.chat_status is not None:
                         status, content, delay = fake.chat_status, None, 0.0
+                        finish = "stop"
                     else:
-                        status, content, delay = 500, None, 0.0
+                        status, content, delay, finish = 500, None, 0.0, "stop"
                         text = _text_of(body)
                         for rule in fake.rules:
                             if rule.match in text:
                                 status, delay = rule.status, rule.delay_s
+                                finish = rule.finish_reason
                                 content = rule.next_reply(body)
                                 break
                 if delay:
@@ -156,7 +159,7 @@ class FakeOllama:
                 if openai:
                     self._send(200, {
                         "id": "c1", "object": "chat.completion", "model": model,
-                        "choices": [{"index": 0, "finish_reason": "stop",
+                        "choices": [{"index": 0, "finish_reason": finish,
                                      "message": {"role": "assistant", "content": content}}],
                         "usage": {"prompt_tokens": max(1, len(_text_of(body)) // 4),
                                   "completion_tokens": max(1, len(content) // 4)},
@@ -165,7 +168,7 @@ class FakeOllama:
                 self._send(200, {
                     "model": model, "created_at": "2026-01-01T00:00:00Z",
                     "message": {"role": "assistant", "content": content},
-                    "done": True, "done_reason": "stop",
+                    "done": True, "done_reason": finish,
                     "prompt_eval_count": max(1, len(_text_of(body)) // 4),
                     "eval_count": max(1, len(content) // 4),
                 })
