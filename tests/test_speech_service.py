@@ -302,10 +302,12 @@ async def test_cancelled_request_does_not_break_the_service(
 
 
 @pytest.fixture
-def unreachable_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the official checkpoints at a host that never resolves (even with internet)."""
+def unreachable_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Point the official checkpoints at a host that never resolves (even with internet), and
+    the model cache (where `models pull` puts base and tiny.en) at an empty folder."""
     import whisper
 
+    monkeypatch.setenv("COMPANY_MODELS_DIR", str(tmp_path / "empty-model-cache"))
     for name in ("tiny", "base"):
         monkeypatch.setitem(whisper._MODELS, name, f"https://models.invalid/0123/{name}.pt")
 
@@ -346,7 +348,7 @@ async def test_closed_service_refuses_work(speech_settings: WhisperSettings) -> 
 def test_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WHISPER_MODEL", raising=False)
     settings = WhisperSettings()
-    assert settings.resolved_model("cpu") == "small"
+    assert settings.resolved_model("cpu") == "base"
     assert settings.resolved_model("cuda") == "large-v3-turbo"
     assert settings.resolved_fp16("cuda") and not settings.resolved_fp16("cpu")
     assert not WhisperSettings(fp16=True).resolved_fp16("cpu")

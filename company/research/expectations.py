@@ -9,11 +9,27 @@ from company.payloads import StepResult
 from company.research.requests import Expect
 
 COMPLETED = "COMPLETED"
+SKIPPED = "SKIPPED"
 
 
 def completed(step: StepResult) -> bool:
-    """True when a graph execution finished successfully."""
-    return step.status.upper() == COMPLETED
+    """True when a graph execution finished successfully: COMPLETED and no node failed (AutoGPT
+    marks a graph COMPLETED even when some of its nodes failed)."""
+    return step.status.upper() == COMPLETED and not step.error
+
+
+def ran(step: StepResult) -> bool:
+    """True when the step's graph was started (a SKIPPED step never was)."""
+    return step.status.upper() != SKIPPED
+
+
+def _why_not(graph: str, steps: list[StepResult]) -> str:
+    mine = [s for s in steps if s.graph == graph]
+    if not mine:
+        return f"graph {graph} not executed (COMPLETED)"
+    last = mine[-1]
+    why = f"{last.status}: {last.error}" if last.error else last.status
+    return f"graph {graph} did not complete ({why[:160]})"
 
 
 def _number(value: Any) -> float | None:
@@ -50,14 +66,25 @@ def check(expect: Expect, *, status: str, error: str | None, report: str | None,
     failed: list[str] = []
     if status != "done":
         failed.append(f"status {status}: {error or 'no error given'}")
-    ran = {s.graph for s in steps if completed(s)}
+    succeeded = {s.graph for s in steps if completed(s)}
     for graph in expect.graphs:
-        if graph not in ran:
-            failed.append(f"graph {graph} not executed (COMPLETED)")
+        if graph not in succeeded:
+            failed.append(_why_not(graph, steps))
+    broken = {s.graph for s in steps if ran(s) and not completed(s)}
+    for graph in expect.failed_graphs:
+        if graph not in broken:
+            failed.append(f"graph {graph} did not run and fail"
+                          + (" (it succeeded)" if graph in succeeded else ""))
+    started = sorted({s.graph for s in steps if ran(s)})
+    if expect.graphs_none and started:
+        failed.append(f"graphs ran though none should: {', '.join(started)}")
     text = (report or "").casefold()
     for needle in expect.report_contains:
         if needle.casefold() not in text:
             failed.append(f"report lacks {needle!r}")
+    if expect.report_contains_any and not any(n.casefold() in text
+                                              for n in expect.report_contains_any):
+        failed.append(f"report has none of {', '.join(map(repr, expect.report_contains_any))}")
     values = output_values(steps)
     for wanted in expect.outputs_contain:
         if not any(same_value(wanted, v) for v in values):

@@ -23,6 +23,12 @@ def expectation_hints(request: ResearchRequest) -> list[str]:
     """The request's expectations as short lines the judge may use."""
     expect = request.expect
     hints = [f"graph {g} is run" for g in expect.graphs]
+    hints += [f"graph {g} is run and fails, and the report says so" for g in expect.failed_graphs]
+    if expect.graphs_none:
+        hints.append("no graph can serve this request, and the report says so")
+    if expect.report_contains_any:
+        hints.append("the report mentions one of "
+                     + ", ".join(repr(s) for s in expect.report_contains_any))
     hints += [f"the report mentions {s!r}" for s in expect.report_contains]
     hints += [f"a result equals {v!r}" for v in expect.outputs_contain]
     return hints
@@ -34,7 +40,7 @@ async def judge_report(llm: LLM, request: ResearchRequest, report: str | None,
     if not report or not report.strip():
         return JudgeVerdict(score=1, reason="the run produced no report")
     prompt = (prompts or PromptLibrary()).render(
-        JUDGE_ACTION, request=request.request or "(voice request)",
+        JUDGE_ACTION, request=request.as_text(),
         expect=expectation_hints(request), report=report,
     )
     return await llm.ask_model([{"role": "user", "content": prompt}], JudgeVerdict,

@@ -12,6 +12,7 @@ from company.config import AppConfig, apply_llm_spec
 from company.llm.spec import parse_llm_spec
 from company.research.errors import ResearchInputError
 from company.research.requests import RequestSet, check_graph_names, load_requests
+from company.research.voice import check_speakable
 from company.sop import SOP, SOPError, load_sop, resolve_sop_path
 
 SWEEP_FILE = "sweep.json"
@@ -135,7 +136,7 @@ def model_choices(base: AppConfig, llms: list[str], sops: dict[str, SOP]) -> dic
     choices: dict[str, ModelChoice] = {}
     if not llms:
         for sop in sops.values():
-            model = sop.llm.model or base.llm.model
+            model = base.llm.model if base.llm.force_model else (sop.llm.model or base.llm.model)
             label = sanitize(model)
             choices.setdefault(label, ModelChoice(label=label, model=model, spec="",
                                                   config=base))
@@ -172,6 +173,7 @@ def build_plan(settings: SweepConfig, base: AppConfig) -> SweepPlan:
     sops = load_sops(settings.sops)
     requests = load_requests(settings.requests)
     check_graph_names(requests, catalogue_names(base))
+    check_speakable(requests)
     models = model_choices(base, settings.llms, sops)
     runs: list[RunSpec] = []
     for sop in sops.values():

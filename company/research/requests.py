@@ -19,10 +19,22 @@ class Expect(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    graphs: list[str] = Field(default_factory=list)
-    report_contains: list[str] = Field(default_factory=list)
+    graphs: list[str] = Field(default_factory=list, description="each ran and succeeded")
+    failed_graphs: list[str] = Field(default_factory=list,
+                                     description="each ran and did not succeed")
+    graphs_none: bool = Field(default=False, description="no graph may run at all")
+    report_contains: list[str] = Field(default_factory=list, description="every one appears")
+    report_contains_any: list[str] = Field(default_factory=list,
+                                           description="at least one appears")
     outputs_contain: list[Any] = Field(default_factory=list)
     max_rounds: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Expect:
+        if self.graphs_none and (self.graphs or self.failed_graphs or self.outputs_contain):
+            raise ValueError("graphs_none: true cannot be met together with graphs, "
+                             "failed_graphs or outputs_contain")
+        return self
 
 
 class ResearchRequest(BaseModel):
@@ -33,13 +45,25 @@ class ResearchRequest(BaseModel):
     id: str = Field(pattern=ID_PATTERN, max_length=64)
     request: str = ""
     audio: str | None = None
+    speak: str | None = Field(default=None, description="words of a voice note made at run "
+                              "time with espeak-ng (instead of an 'audio' file)")
     expect: Expect = Field(default_factory=Expect)
 
     @model_validator(mode="after")
     def _something_to_do(self) -> ResearchRequest:
-        if not self.request.strip() and not self.audio:
-            raise ValueError("give a non-empty 'request' or an 'audio' file")
+        if self.speak is not None and not self.speak.strip():
+            raise ValueError("'speak' is empty: give the words the voice note says")
+        if self.speak and self.audio:
+            raise ValueError("give 'speak' (words to synthesize) or 'audio' (a file), not both")
+        if not self.request.strip() and not self.audio and not self.speak:
+            raise ValueError("give a non-empty 'request', an 'audio' file or 'speak' words")
         return self
+
+    def as_text(self) -> str:
+        """The request as a reader sees it: the voice note's words (if known), then typed text."""
+        parts = [f"(voice note) {self.speak.strip()}" if self.speak else
+                 "(voice note)" if self.audio else "", self.request.strip()]
+        return "\n".join(p for p in parts if p)
 
 
 class RequestSet(BaseModel):
@@ -91,12 +115,18 @@ def load_requests(path: str | Path) -> RequestSet:
             continue
         first_line[request.id] = number
         found.append(request)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    result = RequestSet(path=str(path.resolve()), digest=digest, requests=found, lines=first_line)
+    result = RequestSet(path=str(path.resolve()), digest="", requests=found, lines=first_line)
+    digest = hashlib.sha256(text.encode())
     for request in found:
         audio = result.audio_path(request)
-        if audio is not None and not audio.is_file():
+        if audio is None:
+            continue
+        if not audio.is_file():
             problems.append(f"{path}:{first_line[request.id]}: audio: no such file {audio}")
+            continue
+        # the audio is part of the set: a changed recording is a changed set
+        digest.update(f"\0{request.id}\0".encode() + hashlib.sha256(audio.read_bytes()).digest())
+    result.digest = digest.hexdigest()[:16]
     if not problems and not found:
         problems.append(f"{path}: no requests (one JSON object per line)")
     if problems:
@@ -107,9 +137,11 @@ def load_requests(path: str | Path) -> RequestSet:
 def check_graph_names(requests: RequestSet, known: set[str]) -> None:
     """Every graph an expectation names must be in the catalogue (else it can never pass)."""
     problems = [
-        f"{requests.path}:{requests.lines.get(r.id, 0)}: expect.graphs: unknown graph {g!r}"
+        f"{requests.path}:{requests.lines.get(r.id, 0)}: expect.{field}: unknown graph {g!r}"
         f" (catalogue: {', '.join(sorted(known))})"
-        for r in requests.requests for g in r.expect.graphs if g not in known
+        for r in requests.requests
+        for field, names in (("graphs", r.expect.graphs), ("failed_graphs", r.expect.failed_graphs))
+        for g in names if g not in known
     ]
     if problems:
         raise ResearchInputError("\n".join(problems))

@@ -21,7 +21,9 @@ from company.research.judge import judge_report
 from company.research.logs import write_messages
 from company.research.metrics import RunRow, build_row, crashed_row
 from company.research.plan import ModelChoice, RunSpec, SweepPlan
+from company.research.requests import ResearchRequest
 from company.research.runlog import RUNS_FILE, RunLog
+from company.research.voice import VoiceNotes
 from company.services import Services
 from company.sop import SOP
 from company.store import Store
@@ -73,6 +75,7 @@ class Sweep:
         self.requests = {r.id: r for r in plan.requests.requests}
         self.judge_provider = build_provider(plan.judge.config) if plan.judge else None
         self.replay_misses: list[str] = []
+        self.voices = VoiceNotes(out)
 
     def pending(self) -> list[RunSpec]:
         """The plan's runs that have no row in ``runs.jsonl`` yet."""
@@ -119,9 +122,7 @@ class Sweep:
         resumed = self.store.get_task(spec.run_id) is not None
         try:
             if not resumed:
-                audio = self.plan.requests.audio_path(request)
-                voice = (VoiceRequestPayload(audio_path=str(audio.resolve()), text=request.request,
-                                             filename=audio.name) if audio else None)
+                voice = await self.voice_of(request)
                 company.create_task(request.request, sop=sop, voice=voice, task_id=spec.run_id,
                                     options={"research": spec.model_dump()})
             outcome: TaskOutcome = await company.run_task(spec.run_id)
@@ -138,6 +139,16 @@ class Sweep:
         if self.plan.judge is not None:
             row = await self._judge(spec, row, outcome.report, self.plan.judge)
         return row
+
+    async def voice_of(self, request: ResearchRequest) -> VoiceRequestPayload | None:
+        """The request's voice note (its ``audio`` file, or its ``speak`` words made into a WAV)
+        with its typed text; None for a typed-only request."""
+        audio = (await self.voices.wav(request.speak) if request.speak
+                 else self.plan.requests.audio_path(request))
+        if audio is None:
+            return None
+        return VoiceRequestPayload(audio_path=str(audio.resolve()), text=request.request,
+                                   filename=audio.name)
 
     async def _judge(self, spec: RunSpec, row: RunRow, report: str | None,
                      judge: ModelChoice) -> RunRow:

@@ -53,14 +53,15 @@ def comparison_table(groups: Sequence[Aggregate]) -> list[str]:
 def runs_table(rows: Sequence[RunRow]) -> list[str]:
     """One row per run of one SOP."""
     lines = ["| request | model | repeat | status | success | tokens | LLM calls | rounds |"
-             " graphs (failed) | judge | failed expectations |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             " wall s | graphs (failed) | judge | failed expectations |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         judge = "-" if r.judge_score is None else str(r.judge_score)
         lines.append(
             f"| {r.request_id} | {r.model} | {r.repeat} | {r.status} |"
             f" {'yes' if r.success else 'no'} | {r.tokens} | {r.llm_calls} | {r.rounds} |"
-            f" {r.graph_runs} ({r.graph_failures}) | {judge} | {_cell('; '.join(r.failed))} |"
+            f" {r.wall_s:.1f} | {r.graph_runs} ({r.graph_failures}) | {judge} |"
+            f" {_cell('; '.join(r.failed))} |"
         )
     return lines
 

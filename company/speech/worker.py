@@ -265,6 +265,8 @@ class ModelWorker:
                 self._fail(request, exc)
             return
         language = batch[0][0].language
+        if language is None and not model.is_multilingual:
+            language = "en"  # English-only models (tiny.en) cannot detect; as transcribe() does
         options = decoding_options(self.settings, language=language, fp16=self._fp16)
         chunks = [r.samples[r.windows[i].start : r.windows[i].end] for r, i in batch]
         started = time.perf_counter()

@@ -1,0 +1,128 @@
+"""Real Whisper weights (tiny.en, base from the model cache) on espeak-ng speech, via our service.
+
+Every test is ``real_model``: the checkpoints come from ``company.models.cached_model_file``
+(``python startup.py models pull tiny.en base``; ``make test`` pulls them first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from company.speech import WhisperService, WhisperSettings, decode_audio
+from company.speech.synth import speak_to_wav
+from company.speech.wer import normalize_words, word_error_rate
+
+pytestmark = pytest.mark.real_model
+
+PHRASES = {
+    "six_times_seven": "What is six times seven?",
+    "report": "Please send the report to the team by Friday.",
+    "lights": "Turn off the lights in the kitchen.",
+    "fox": "How many words are in the quick brown fox?",
+    "shopping": "Add milk and eggs to the shopping list.",
+}
+PARAGRAPH = (
+    "The quarterly review starts on Monday morning. Each team will present its results, "
+    "its open problems and its plans for the next three months. The finance group asks every "
+    "speaker to keep to ten minutes and to send the slides by Friday, so that the numbers can be "
+    "checked before the meeting. After the presentations we will vote on the two projects that "
+    "receive extra funding next year."
+)  # about 25 s at 150 words per minute
+# Measured here: tiny.en 10 %, base 4 % on this paragraph; 20 % leaves room for other CPUs.
+PARAGRAPH_MAX_WER = 0.20
+
+
+def model_file(name: str) -> Path:
+    """The converted (or official) checkpoint of ``name`` in the model cache, else fail."""
+    from company.models import cached_model_file
+
+    path = cached_model_file(name)
+    if path is None:
+        pytest.fail(
+            f"Whisper '{name}' is not in the model cache: run `python startup.py models pull "
+            f"{name}` (make test does this first)",
+            pytrace=False,
+        )
+    return path
+
+
+def _service(name: str) -> WhisperService:
+    """A CPU service for cached model ``name``: a generous batch wait so concurrent clips batch,
+    one thread like the other speech tests (robust when the test machine's cores are busy)."""
+    settings = WhisperSettings(
+        model=str(model_file(name)), device="cpu", batch_wait_ms=200, threads=1
+    )
+    return WhisperService(settings)
+
+
+@pytest.fixture(scope="module")
+def tiny_en() -> Iterator[WhisperService]:
+    """Whisper tiny.en from the model cache."""
+    service = _service("tiny.en")
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[WhisperService]:
+    """Whisper base (multilingual) from the model cache."""
+    service = _service("base")
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    """The phrases and the paragraph spoken by espeak-ng, as 16 kHz samples."""
+    folder = tmp_path_factory.mktemp("speech")
+    texts = {**PHRASES, "paragraph": PARAGRAPH}
+    return {
+        key: decode_audio(speak_to_wav(text, folder / f"{key}.wav")) for key, text in texts.items()
+    }
+
+
+@pytest.mark.parametrize("key", ["six_times_seven", "report", "lights"])
+async def test_tiny_en_gets_short_phrases_exactly(
+    tiny_en: WhisperService, speech: dict[str, np.ndarray], key: str
+) -> None:
+    result = await tiny_en.transcribe(speech[key], name=key)
+    assert normalize_words(result.text) == normalize_words(PHRASES[key]), result.text
+    assert result.language == "en"
+
+
+async def test_tiny_en_paragraph_word_error_rate(
+    tiny_en: WhisperService, speech: dict[str, np.ndarray]
+) -> None:
+    result = await tiny_en.transcribe(speech["paragraph"], name="paragraph")
+    assert 20 < result.duration_s < 35
+    wer = word_error_rate(PARAGRAPH, result.text)
+    assert wer < PARAGRAPH_MAX_WER, f"WER {wer:.1%}: {result.text}"
+
+
+async def test_batched_decoding_gives_the_tokens_of_one_by_one(
+    tiny_en: WhisperService, speech: dict[str, np.ndarray]
+) -> None:
+    keys = ["six_times_seven", "report", "fox", "lights"]
+    one_by_one = [await tiny_en.transcribe(speech[key], name=key) for key in keys]
+    before = dict(tiny_en.stats.batch_sizes)
+    together = await asyncio.gather(*(tiny_en.transcribe(speech[key], name=key) for key in keys))
+    batches = {size: n - before.get(size, 0) for size, n in tiny_en.stats.batch_sizes.items()}
+    assert any(size > 1 and n > 0 for size, n in batches.items()), batches  # it did batch
+    for key, alone, batched in zip(keys, one_by_one, together, strict=True):
+        assert [w.tokens for w in batched.windows] == [w.tokens for w in alone.windows], key
+        assert batched.text == alone.text
+
+
+async def test_multilingual_base_detects_english_and_transcribes(
+    base: WhisperService, speech: dict[str, np.ndarray]
+) -> None:
+    keys = ["six_times_seven", "fox"]
+    results = await asyncio.gather(*(base.transcribe(speech[key], name=key) for key in keys))
+    for key, result in zip(keys, results, strict=True):
+        assert result.language == "en"
+        assert normalize_words(result.text) == normalize_words(PHRASES[key]), result.text
