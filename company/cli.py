@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,13 +51,24 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("request", nargs="*", help="what you want done (or a follow-up)")
     add_common(parser)
     parser.add_argument("--n-round", type=int, help="at most this many rounds")
-    parser.add_argument("--investment", type=float, help="money budget in USD")
+    parser.add_argument("--investment", type=positive_usd, help="money budget in USD")
     parser.add_argument("--resume", metavar="TASK_ID", help="continue this task")
     parser.add_argument("--audio", metavar="FILE", help="a voice request (any common format)")
     parser.add_argument("--json", action="store_true", help="print the outcome as JSON")
     parser.add_argument("--no-preflight", action="store_true",
                         help="skip checking the model server before the run")
     return parser
+
+
+def positive_usd(text: str) -> float:
+    """An ``--investment``: a finite number of USD above zero (NaN and inf are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of USD, not {text!r}")
+    return value
 
 
 def load_settings(args: argparse.Namespace) -> Any:
@@ -95,9 +108,16 @@ def main(argv: list[str]) -> int:
     try:
         return asyncio.run(run_command(args))
     except KeyboardInterrupt:
-        print("\ninterrupted: the task's log is saved; continue it with "
-              "`python startup.py --resume TASK_ID`", file=sys.stderr)
+        task_id = getattr(args, "task_id", None)
+        if task_id is None:
+            print("\ninterrupted before the task was stored", file=sys.stderr)
+        else:
+            print("\ninterrupted: the task's log is saved; continue it with "
+                  f"`python startup.py --resume {task_id}`", file=sys.stderr)
         return 130
+    except sqlite3.Error as exc:  # a store damaged while running (checked sound at start)
+        return fail(f"the task store failed ({exc}): move the workspace's company.db away or "
+                    "pass another --workspace")
 
 
 async def preflight(company: Any, model: str, console: Any, pull: bool) -> None:
@@ -147,8 +167,8 @@ async def run_command(args: argparse.Namespace) -> int:
     from company.llm.base import LLMError
     from company.payloads import VoiceRequestPayload
     from company.sop import SOPError, load_sop, parse_sop
-    from company.store import Store
     from company.team import Company, new_task_id
+    from company.workspace import WorkspaceError, open_store
 
     request = " ".join(args.request).strip()
     if not request and not args.resume and not args.audio:
@@ -157,9 +177,12 @@ async def run_command(args: argparse.Namespace) -> int:
         config = load_settings(args)
     except (ValueError, OSError) as exc:
         return fail(str(exc))
+    try:
+        store = open_store(config.workspace, config.store_path)
+    except WorkspaceError as exc:
+        return fail(str(exc))
     console = Console(stderr=args.json)
     choice = choose_llm(config, console)
-    store = Store(config.store_path)
     company = Company(config, store=store)
     if args.investment is not None:
         try:
@@ -173,7 +196,7 @@ async def run_command(args: argparse.Namespace) -> int:
             if task is None:
                 return fail(f"no task {args.resume!r} in {store.path}")
             sop = parse_sop(task.sop_text, source=task.sop_name)
-            task_id = task.id
+            task_id = args.task_id = task.id
         else:
             sop = load_sop(config.sop)
             task_id = new_task_id()
@@ -202,6 +225,7 @@ async def run_command(args: argparse.Namespace) -> int:
             company.create_task(request, sop=sop, voice=voice, task_id=task_id)
     except ValueError as exc:
         return fail(str(exc))
+    args.task_id = task_id  # stored: an interrupt from here on names it for --resume
     bus = company.open_bus(task_id)
     roles = [r.name for r in sop.roles]
     watcher = asyncio.create_task(

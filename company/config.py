@@ -55,9 +55,11 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     n_round: int = Field(default=8, ge=1)
-    investment: float | None = Field(default=None, gt=0)
+    investment: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     max_tokens: int | None = Field(default=None, gt=0)
     max_llm_calls: int | None = Field(default=40, gt=0)
+    max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, description="one "
+                                   "message's content plus payload; a larger one fails its role")
 
 
 class AppConfig(BaseModel):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from company.action import ActionOutput
 from company.events import EventBus, EventKind
@@ -14,6 +16,33 @@ from company.memory import Memory
 from company.message import EVERYONE, Message
 from company.role import Role
 from company.store import Store
+
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""The default of ``limits.max_message_bytes``: one message's content plus payload, as UTF-8.
+Above twice a fetched web page (graphs.web_max_response_bytes, 5 MB: the Executor's message
+holds its outputs as text and as payload), far below what a plan growing its outputs reaches."""
+
+
+class MessageTooLarge(ValueError):
+    """A message over the size limit: refused before it is stored or delivered."""
+
+
+def human_bytes(size: int) -> str:
+    """``4194304`` -> ``4.0 MB`` (binary units, one decimal)."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def message_bytes(content: str, payload: dict[str, Any] | None) -> int:
+    """The size a message's content and payload take as UTF-8 (the payload as JSON)."""
+    size = len(content.encode("utf-8", "surrogatepass"))
+    if payload is not None:
+        size += len(json.dumps(payload, ensure_ascii=False, default=str).encode(
+            "utf-8", "surrogatepass"))
+    return size
 
 
 class RoleError(Exception):
@@ -36,8 +65,10 @@ class Environment:
         store: Store | None = None,
         bus: EventBus | None = None,
         memory: Memory | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.task_id = task_id
+        self.max_message_bytes = max_message_bytes
         self.store = store
         self.bus = bus or EventBus(task_id)
         self.memory = memory or Memory()
@@ -66,6 +97,16 @@ class Environment:
         return self._by_name[name]
 
     # publishing --------------------------------------------------------
+    def check_size(self, content: str, payload: dict[str, Any] | None) -> None:
+        """Refuse a message whose content plus payload is over ``max_message_bytes``."""
+        if payload is None and len(content) * 4 <= self.max_message_bytes:
+            return  # fits even if every character takes four bytes
+        size = message_bytes(content, payload)
+        if size > self.max_message_bytes:
+            raise MessageTooLarge(
+                f"its message is {human_bytes(size)}, over the message limit of "
+                f"{human_bytes(self.max_message_bytes)} (limits.max_message_bytes)")
+
     def _stamp(self, message: Message) -> Message:
         self.seq += 1
         return message.model_copy(
@@ -86,7 +127,10 @@ class Environment:
         self.memory.add(message)
 
     def publish(self, message: Message) -> Message:
-        """Stamp, persist, remember and deliver one message; return it as stored."""
+        """Stamp, persist, remember and deliver one message; return it as stored.
+
+        Raises MessageTooLarge (nothing stored) for a message over the size limit."""
+        self.check_size(message.content, message.payload)
         message = self._stamp(message)
         if self.store is not None:
             with self.store.transaction():
@@ -125,6 +169,8 @@ class Environment:
         self.bus.emit(EventKind.ROLE_STARTED, role=role.name, news=[m.id for m in news])
         try:
             outputs = await role.run(news)
+            for out in outputs:  # refused here, the oversized output fails the role's turn
+                self.check_size(out.content, _payload_json(out))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # failures are values: reported, then the task fails cleanly
@@ -178,8 +224,7 @@ class Environment:
             assert isinstance(result, list)
             for out in result:
                 message = self._stamp(Message(
-                    content=out.content,
-                    payload=out.payload.model_dump(mode="json") if out.payload else None,
+                    content=out.content, payload=_payload_json(out),
                     cause_by=out.cause_by or role.name,
                     sent_from=role.name,
                     send_to=out.send_to or [EVERYONE],
@@ -196,3 +241,7 @@ class Environment:
             for role in self.roles:
                 self.store.save_role_state(self.task_id, role.name, sorted(role.watch),
                                            self.cursors.get(role.name, 0))
+
+
+def _payload_json(out: ActionOutput) -> dict[str, Any] | None:
+    return out.payload.model_dump(mode="json") if out.payload else None

@@ -98,6 +98,10 @@ CREATE TABLE IF NOT EXISTS graph_executions (
 """
 
 
+_BRIEF_COLUMNS = ("id, request, sop_name, '' AS sop_text, llm_spec, options, status, error,"
+                  " NULL AS report, rounds, created_at, updated_at")
+
+
 class TaskRecord(BaseModel):
     """A task as stored."""
 
@@ -124,6 +128,22 @@ class UsageRow(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     cost: float
+
+
+class MessageHead(BaseModel):
+    """A message as listed: its content cut to a preview, its payload only when small, and the
+    full sizes (characters) of both."""
+
+    id: str
+    seq: int
+    cause_by: str
+    sent_from: str
+    send_to: list[str]
+    created_at: str
+    content: str
+    content_chars: int
+    payload: dict[str, Any] | None = None
+    payload_chars: int | None = None
 
 
 class StoredCall(BaseModel):
@@ -190,6 +210,11 @@ class Store:
         except sqlite3.Error:
             return False
 
+    def integrity(self) -> str:
+        """``ok``, or SQLite's first complaint about the file (``PRAGMA quick_check``)."""
+        rows = self._rows("PRAGMA quick_check(1)")
+        return str(rows[0][0]) if rows else "no answer"
+
     # tasks -------------------------------------------------------------
     def create_task(
         self,
@@ -220,12 +245,14 @@ class Store:
         return self._task(rows[0]) if rows else None
 
     def list_tasks(
-        self, *, limit: int = 50, offset: int = 0, status: str | None = None
+        self, *, limit: int = 50, offset: int = 0, status: str | None = None, brief: bool = False
     ) -> list[TaskRecord]:
-        """Tasks, newest first."""
+        """Tasks, newest first (``brief``: without their report and SOP text)."""
         where, params = ("WHERE status=?", (status,)) if status else ("", ())
+        columns = _BRIEF_COLUMNS if brief else "*"
         rows = self._rows(
-            f"SELECT * FROM tasks {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            f"SELECT {columns} FROM tasks {where} ORDER BY created_at DESC, rowid DESC"
+            " LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
         return [self._task(r) for r in rows]
@@ -265,6 +292,33 @@ class Store:
             "SELECT body FROM messages WHERE task_id=? AND seq>? ORDER BY seq", (task_id, after_seq)
         )
         return [Message.from_json(r[0]) for r in rows]
+
+    def message(self, task_id: str, seq: int) -> Message | None:
+        """One message of a task, or None."""
+        rows = self._rows("SELECT body FROM messages WHERE task_id=? AND seq=?", (task_id, seq))
+        return Message.from_json(rows[0][0]) if rows else None
+
+    def message_heads(self, task_id: str, max_chars: int, max_payload_chars: int
+                      ) -> list[MessageHead]:
+        """A task's messages in order, reading only what a preview shows: the content's first
+        ``max_chars`` characters, and the payload when its JSON has at most
+        ``max_payload_chars`` (SQLite cuts the values; the full bodies never reach Python)."""
+        rows = self._rows(
+            "SELECT seq, id, cause_by, sent_from, json_extract(body, '$.send_to'),"
+            " json_extract(body, '$.created_at'), substr(json_extract(body, '$.content'), 1, ?),"
+            " length(json_extract(body, '$.content')), CASE WHEN"
+            " length(json_extract(body, '$.payload')) <= ? THEN json_extract(body, '$.payload')"
+            " END, length(json_extract(body, '$.payload'))"
+            " FROM messages WHERE task_id=? ORDER BY seq",
+            (max_chars, max_payload_chars, task_id),
+        )
+        return [MessageHead(seq=seq, id=mid, cause_by=cause, sent_from=sender,
+                            send_to=json.loads(send_to or "[]"), created_at=created or "",
+                            content=content or "", content_chars=content_chars or 0,
+                            payload=json.loads(payload) if payload is not None else None,
+                            payload_chars=payload_chars)
+                for (seq, mid, cause, sender, send_to, created, content, content_chars, payload,
+                     payload_chars) in rows]
 
     def last_message_seq(self, task_id: str) -> int:
         """The highest message seq of a task (0 when none)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def build_provider(config: AppConfig) -> Provider:
         from company.llm.embedded import EmbeddedProvider
 
         return EmbeddedProvider(llm.model, llm.embedded, models_settings=config.models,
-                                timeout_s=llm.timeout_s, pull_missing=llm.pull_missing)
+                                pull_missing=llm.pull_missing)
     if llm.provider == "openai":
         from company.llm.openai_provider import OpenAICompatProvider
 
@@ -105,8 +106,8 @@ class Company:
 
     def invest(self, investment: float) -> None:
         """Set the money budget (USD) for the runs that follow."""
-        if investment <= 0:
-            raise ValueError("investment must be positive")
+        if not math.isfinite(investment) or investment <= 0:
+            raise ValueError(f"investment must be a positive number of USD, not {investment}")
         self.investment = investment
 
     # tasks -------------------------------------------------------------
@@ -258,7 +259,8 @@ class Company:
         workspace = self.config.workspace / task_id if self.write_workspace else None
         if workspace is not None:
             workspace.mkdir(parents=True, exist_ok=True)
-        env = Environment(task_id, [], store=self.store, bus=bus)
+        env = Environment(task_id, [], store=self.store, bus=bus,
+                          max_message_bytes=self.config.limits.max_message_bytes)
         overrides = {a: p for a in sop.prompts if (p := sop.prompt_path(a)) is not None}
         prompts = PromptLibrary(overrides)
 

@@ -175,3 +175,93 @@ def test_sigterm_ends_streams_and_leaves_the_run_resumable(tmp_path: Path) -> No
     with sqlite3.connect(tmp_path / "ws" / "company.db") as conn:
         status = conn.execute("SELECT status FROM tasks WHERE id=?", (task_id,)).fetchone()[0]
     assert status == "queued"  # picked up again by the next start
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_a_bracketed_ipv6_loopback_host_serves(tmp_path: Path) -> None:
+    """L9: ``--host '[::1]'`` passed the loopback check, then uvicorn could not resolve it."""
+    import socket
+
+    with socket.socket(socket.AF_INET6) as sock:
+        sock.bind(("::1", 0))
+        port = sock.getsockname()[1]
+    fake = script(FakeOllama().start())
+    cmd = [sys.executable, "startup.py", "serve", "--host", "[::1]", "--port", str(port),
+           "--workspace", str(tmp_path / "ws"), "--llm", f"ollama:qwen2.5@{fake.host}",
+           "--sop", str(write_sop(tmp_path)), "--log-level", "warning"]
+    env = {k: v for k, v in os.environ.items() if k not in ("COMPANY_API_KEY", "COMPANY_LLM")}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env)
+    try:
+        def healthy() -> bool:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                return httpx.get(f"http://[::1]:{port}/v1/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(healthy, 30, "the server on [::1]")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        fake.stop()
+
+
+@pytest.mark.parametrize(("host", "words"), [
+    ("bad host!", "not an IP address or a host name"),
+    ("[::1", "not an IP address or a host name"),
+    ("no-such-host.invalid", "cannot resolve"),
+    ("192.0.2.1", "cannot listen on 192.0.2.1"),  # TEST-NET: not an address of this machine
+])
+def test_a_bad_host_is_refused_before_serving(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], host: str, words: str) -> None:
+    code = serve_command(["--host", host, "--insecure", "--workspace", str(tmp_path / "ws"),
+                          "--llm", "ollama:qwen2.5@http://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert words in err and "Traceback" not in err
+
+
+def test_a_port_in_use_is_refused_before_serving(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sock = free_socket()
+    sock.listen()
+    try:
+        code = serve_command(["--port", str(sock.getsockname()[1]),
+                              "--workspace", str(tmp_path / "ws"),
+                              "--llm", "ollama:qwen2.5@http://127.0.0.1:9"])
+    finally:
+        sock.close()
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot listen on 127.0.0.1" in err, err
+
+
+def test_bad_local_state_is_exit_2_not_3(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """L5: serve started uvicorn on a broken store and exited 3, the code meant for 'no model
+    reachable'."""
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "company.db").write_bytes(b"\x00garbage" * 4096)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for ws, words in ((garbage, "not a usable SQLite database"), (afile, "is a file")):
+        code = serve_command(["--workspace", str(ws), "--port", "0",
+                              "--llm", "ollama:qwen2.5@http://127.0.0.1:9"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert words in err and str(ws) in err and "Traceback" not in err

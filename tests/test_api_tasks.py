@@ -362,7 +362,8 @@ def test_openapi_documents_every_route(tmp_path: Path, fake: FakeOllama) -> None
     paths = spec["paths"]
     assert set(paths) == {"/v1/tasks", "/v1/tasks/voice", "/v1/tasks/{task_id}",
                           "/v1/tasks/{task_id}/cancel", "/v1/tasks/{task_id}/messages",
-                          "/v1/tasks/{task_id}/events", "/v1/health"}
+                          "/v1/tasks/{task_id}/events", "/v1/health",
+                          "/v1/tasks/{task_id}/messages/{seq}", "/v1/tasks/{task_id}/report"}
     voice = paths["/v1/tasks/voice"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert voice["schema"]["properties"]["audio"]["format"] == "binary"
     assert {"202", "413", "415", "429"} <= set(paths["/v1/tasks/voice"]["post"]["responses"])

@@ -3,6 +3,7 @@ stored as a VoiceRequest; every bad upload gets its status and leaves nothing be
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.api_support import (
 )
 from tests.conftest import REPORT, script_company
 from tests.fakes.ollama_server import FakeOllama
+from tests.hostile_audio import one_hertz_wav
 
 BOUNDARY = "----company-test-boundary"
 VOICE_SOP = """\
@@ -127,6 +129,27 @@ def test_too_long_audio_is_413(tmp_path: Path, fake: FakeOllama) -> None:
         assert resp.status_code == 413
         assert "longer than the limit of 1 s" in resp.json()["detail"]
     assert task_dirs(config.workspace) == []
+
+
+def test_hostile_sample_rate_is_refused_fast_on_both_routes(
+    tmp_path: Path, fake: FakeOllama
+) -> None:
+    """Issue 10, H1: a 32 KB WAV claiming 1 Hz took 12.9 s and 6.7 GB before its 413."""
+    config = api_config(tmp_path, fake)
+    hostile = {"audio": ("forged.wav", one_hertz_wav(), "audio/wav")}
+    with live_server(config) as served, served.client() as client:
+        started = time.monotonic()
+        resp = client.post("/v1/tasks/voice", files=hostile)
+        assert resp.status_code == 400, resp.text
+        assert "forged.wav" in resp.json()["detail"] and "1 Hz" in resp.json()["detail"]
+        task_id = client.post("/v1/tasks", json={"request": "first"}).json()["task_id"]
+        wait_status(client, task_id)
+        resp = client.post(f"/v1/tasks/{task_id}/messages", files=hostile)
+        assert resp.status_code == 400, resp.text
+        assert "1 Hz" in resp.json()["detail"]
+        assert time.monotonic() - started < 10
+        assert client.get("/v1/tasks").json()["total"] == 1
+    assert not list(config.workspace.glob("*/*voice*"))
 
 
 def test_too_large_upload_is_413_while_streaming(tmp_path: Path, fake: FakeOllama) -> None:

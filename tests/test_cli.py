@@ -168,3 +168,63 @@ def test_audio_request_and_transcribe_command(tmp_path, scripted_ollama, whisper
     missing = cli("transcribe", str(note), "--whisper-model", "tiny",
                   env={"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)})
     assert missing.returncode == 2 and "tiny.pt" in missing.stderr
+
+
+def _damaged_db(path: Path) -> None:
+    """A real store, then its second half cut off (as a full disk or a crash can leave it)."""
+    from company.store import Store
+
+    store = Store(path)
+    for i in range(300):
+        store.create_task(f"t{i:04d}", "r" * 400, "default", "s" * 2000)
+    store.close()
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+
+
+def test_bad_local_state_is_one_clear_line_and_exit_2(tmp_path):
+    """L5: a garbage or truncated company.db, or a workspace that is a file, were tracebacks."""
+    garbage, cut, afile = tmp_path / "garbage", tmp_path / "cut", tmp_path / "afile"
+    garbage.mkdir()
+    (garbage / "company.db").write_bytes(os.urandom(20_000))
+    cut.mkdir()
+    _damaged_db(cut / "company.db")
+    afile.write_text("not a folder")
+    expected = {garbage: "not a usable SQLite database", cut: "company.db",
+                afile: "is a file, not a folder"}
+    for ws, words in expected.items():
+        out = cli("x", "--workspace", str(ws), "--no-preflight",
+                  "--llm", "ollama:qwen2.5@http://127.0.0.1:9")
+        assert out.returncode == 2, (ws, out.stderr)
+        assert "Traceback" not in out.stderr and words in out.stderr, out.stderr
+        assert out.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert str(ws) in out.stderr
+
+
+def test_investment_must_be_a_finite_positive_number(tmp_path):
+    for value in ("nan", "inf", "-1", "0", "lots"):
+        out = cli("x", "--investment", value, "--workspace", str(tmp_path), "--no-preflight",
+                  "--llm", "ollama:qwen2.5@http://127.0.0.1:9")
+        assert out.returncode == 2, (value, out.stderr)
+        assert "--investment" in out.stderr and "positive" in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+
+
+def test_interrupt_with_json_names_the_real_task_id(tmp_path, fake_ollama):
+    from tests.conftest import script_company
+
+    script_company(fake_ollama)
+    for rule in fake_ollama.rules:
+        if "WritePlan" in rule.match:
+            rule.delay_s = 5.0
+    ws = tmp_path / "ws"
+    proc = subprocess.Popen([PY, "startup.py", "Compute it", "--sop", "plan-only",
+                             "--workspace", str(ws), "--llm",
+                             f"ollama:qwen2.5@{fake_ollama.host}", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    task_id = _wait_for_message(ws / "company.db", "AnalyzeRequest")
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert f"--resume {task_id}" in err and "TASK_ID" not in err

@@ -133,3 +133,81 @@ async def test_restore_redelivers_only_unconsumed_messages(store, n):
     fresh.restore(store.messages("t1"), {k: v[1] for k, v in store.role_states("t1").items()})
     pending = [r.name for r in fresh.roles if r.has_news]
     assert pending == (["B"] if n == 1 else [])
+
+
+class _Huge:
+    """An action whose output (content or payload) is ``size`` characters."""
+
+    @staticmethod
+    def role(size: int, *, in_payload: bool):
+        from pydantic import BaseModel
+
+        from company.action import Action, ActionOutput
+        from company.role import Role
+
+        class Blob(BaseModel):
+            text: str
+
+        class Grow(Action):
+            name = "Grow"
+
+            async def run(self, news):
+                if in_payload:
+                    return ActionOutput(content="small", payload=Blob(text="x" * size))
+                return ActionOutput(content="x" * size)
+
+        return Role(name="Grower", watch=["UserRequirement"], actions=[Grow(None)])
+
+
+@pytest.mark.parametrize("in_payload", [False, True])
+async def test_an_oversized_output_fails_the_role_and_is_never_stored(store, in_payload):
+    """M3: a plan that grows its outputs (prompt injection) must not write them everywhere."""
+    grower = _Huge.role(5_000, in_payload=in_payload)
+    ok = echo_role("Ok", ["UserRequirement"], "Fine")
+    env = Environment("t", [ok, grower], store=store, max_message_bytes=4_096)
+    env.publish(Message(content="go"))
+    await env.run_round()
+    assert len(env.errors) == 1 and env.errors[0].role == "Grower"
+    error = str(env.errors[0])
+    assert "over the message limit of 4.0 KB" in error and "limits.max_message_bytes" in error
+    assert [m.sent_from for m in store.messages("t")] == ["Boss", "Ok"]  # nothing huge stored
+    events = [e for e in env.bus.history if e.kind is EventKind.ERROR]
+    assert events[0].data["role"] == "Grower" and "message limit" in events[0].data["error"]
+    assert store.role_states("t")["Grower"][1] == 0  # its news stays unconsumed
+
+
+async def test_publish_refuses_an_oversized_message(store):
+    from company.environment import MessageTooLarge
+
+    env = Environment("t", [], store=store, max_message_bytes=1_000)
+    with pytest.raises(MessageTooLarge, match="over the message limit"):
+        env.publish(Message(content="y" * 2_000))
+    assert store.messages("t") == [] and env.seq == 0
+    env.publish(Message(content="y" * 500, payload={"k": "v" * 400}))
+    assert len(store.messages("t")) == 1
+
+
+def test_the_default_message_limit_is_the_config_one():
+    from company.config import Limits
+    from company.environment import DEFAULT_MAX_MESSAGE_BYTES
+
+    assert Limits().max_message_bytes == DEFAULT_MAX_MESSAGE_BYTES == 16 * 1024 * 1024
+    assert Environment("t", []).max_message_bytes == DEFAULT_MAX_MESSAGE_BYTES
+
+
+async def test_a_company_run_fails_clearly_on_the_configured_limit(config, store, fake_ollama):
+    """The limit travels from ``limits.max_message_bytes`` to the task's Environment."""
+    import json
+
+    from company.sop import load_sop
+    from company.team import Company
+    from tests.conftest import ANALYSIS, PLAN, REPORT
+
+    fake_ollama.on("## Task: AnalyzeRequest", json.dumps({**ANALYSIS, "summary": "s" * 3000}))
+    fake_ollama.on("## Task: WritePlan", json.dumps(PLAN))
+    fake_ollama.on("## Task: SummarizeResults", REPORT)
+    config.limits.max_message_bytes = 2048
+    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    assert outcome.status == "failed"
+    assert outcome.error.startswith("Analyst: its message is") and "2.0 KB" in outcome.error
+    assert [m.sent_from for m in store.messages(outcome.task_id)] == ["Boss"]

@@ -1,7 +1,14 @@
-"""Audio decoding: every common format gives the same 16 kHz samples; bad input, clear errors."""
+"""Audio decoding: every common format gives the same 16 kHz samples; bad input, clear errors;
+hostile headers (absurd sample rates, huge frames) are refused before they cost memory."""
 
 from __future__ import annotations
 
+import io
+import json
+import subprocess
+import sys
+import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +24,16 @@ from company.speech.audio import (
     EmptyAudio,
     NotAudio,
     SilentAudio,
+    UnsupportedAudio,
     check_samples,
     decode_audio,
     frame_rms,
 )
+from tests.hostile_audio import one_hertz_wav, raw_wav
 from tests.speech_fixtures import *  # noqa: F403
 from tests.speech_fixtures import AUDIO_FORMATS, encode_audio, make_clip
+
+REPO = Path(__file__).resolve().parent.parent
 
 LOSSLESS = {"wav", "flac"}
 CLIP = make_clip(4.0, seed=7)
@@ -178,3 +189,158 @@ def test_check_samples_limits() -> None:
         check_samples(make_clip(2.0), limits=AudioLimits(max_seconds=1))
     with pytest.raises(ValueError, match="1-D"):
         check_samples(np.zeros((2, 100), dtype=np.float32))
+
+
+# ---- hostile headers (issue 10, H1) -----------------------------------------------------------
+
+# Decodes a file in a fresh process under a 2 GB address-space cap and prints what it cost.
+_PEAK_PROBE = """
+import json, resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from company.speech.audio import AudioLimits, decode_audio
+from company.speech.errors import AudioError
+data = open(sys.argv[1], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+try:
+    decode_audio(data, limits=AudioLimits(max_seconds=600), name="hostile.wav")
+    outcome = "decoded"
+except AudioError as exc:
+    outcome = f"{type(exc).__name__}: {exc}"
+elapsed = time.perf_counter() - start
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(json.dumps({"outcome": outcome, "seconds": elapsed, "grown_mib": grown}))
+"""
+
+
+def test_one_hertz_wav_is_refused_fast_in_little_memory(tmp_path: Path) -> None:
+    """The report's 32 KB file took 6.7 GB and 12.9 s; now: refused at once, a few MiB."""
+    path = tmp_path / "hostile.wav"
+    path.write_bytes(one_hertz_wav())
+    run = subprocess.run([sys.executable, "-c", _PEAK_PROBE, str(path)], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    probe = json.loads(run.stdout.strip().splitlines()[-1])
+    assert probe["outcome"].startswith("UnsupportedAudio"), probe
+    assert "1 Hz" in probe["outcome"] and "hostile.wav" in probe["outcome"]
+    assert probe["seconds"] < 1.0, probe
+    assert probe["grown_mib"] < 50, probe
+
+
+@pytest.mark.parametrize("rate", [1, 100, 1_999, 384_001, 4_000_000])
+def test_absurd_sample_rates_are_refused_by_name(rate: int) -> None:
+    started = time.perf_counter()
+    with pytest.raises(UnsupportedAudio) as info:
+        decode_audio(raw_wav(rate, 4096), name="odd.wav")
+    message = str(info.value)
+    assert f"{rate} Hz" in message and "odd.wav" in message
+    assert "2000" in message and "384000" in message  # says what is accepted
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("rate", [2_000, 384_000])
+def test_the_edges_of_the_rate_range_decode(rate: int) -> None:
+    samples = decode_audio(raw_wav(rate, rate // 2), name="edge.wav")  # half a second
+    assert abs(samples.size - SAMPLE_RATE // 2) <= 64
+
+
+def test_rate_limits_are_settings() -> None:
+    limits = AudioLimits(min_sample_rate=8_000, max_sample_rate=48_000)
+    with pytest.raises(UnsupportedAudio, match="4000 Hz"):
+        decode_audio(raw_wav(4_000, 4096), limits=limits)
+    with pytest.raises(ValueError, match="min_sample_rate"):
+        AudioLimits(min_sample_rate=48_000, max_sample_rate=8_000)
+
+
+def test_a_huge_frame_is_refused_before_resampling() -> None:
+    """2 kHz is a valid rate, but a 65,535-byte block makes every frame last 32.8 s."""
+    data = raw_wav(2_000, 2 * 65_535, block_align=65_535)
+    with pytest.raises(UnsupportedAudio) as info:
+        decode_audio(data, name="blocks.wav")
+    assert "blocks.wav" in str(info.value) and "32.8 s" in str(info.value)
+    assert "frame" in str(info.value)
+
+
+def test_too_many_channels_are_refused() -> None:
+    with pytest.raises(UnsupportedAudio, match="40 channels"):
+        decode_audio(raw_wav(16_000, 40 * 2048, channels=40), name="many.wav")
+
+
+def test_a_huge_packet_is_refused_before_decoding() -> None:
+    data = raw_wav(16_000, 3 * 4096, block_align=4096)
+    with pytest.raises(UnsupportedAudio, match="4096 bytes"):
+        decode_audio(data, limits=AudioLimits(max_packet_bytes=1000), name="big-packets.wav")
+
+
+def test_duration_limit_is_checked_before_resampling() -> None:
+    """Frames of 8.2 s against a 1 s limit: refused before the first one is resampled, so the
+    decoder never holds more than the limit (the old code resampled a whole frame first)."""
+    data = raw_wav(8_000, 4 * 65_535, block_align=65_535)
+    tracemalloc.start()
+    try:
+        with pytest.raises(AudioTooLong, match="limit of 1 s"):
+            decode_audio(data, limits=AudioLimits(max_seconds=1), name="long-frames.wav")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < SAMPLE_RATE * 4 * 2, f"peak {peak} bytes"  # less than 2 s of float32
+
+
+def test_decoded_audio_never_exceeds_the_limit_by_more_than_a_frame() -> None:
+    """Many small frames: decoding stops as soon as the running total passes the limit."""
+    data = raw_wav(16_000, 20 * 16_000)  # 20 s of 8-bit mono
+    tracemalloc.start()
+    try:
+        with pytest.raises(AudioTooLong):
+            decode_audio(data, limits=AudioLimits(max_seconds=2), name="twenty.wav")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < SAMPLE_RATE * 4 * 3, f"peak {peak} bytes"  # 2 s of float32 plus a frame
+
+
+def test_transcribe_cli_reaches_the_fixed_decoder(tmp_path: Path) -> None:
+    """``startup.py transcribe`` decodes before it needs a model: the hostile file fails alone,
+    fast, with its name and rate, and the exit code of bad audio."""
+    from company.speech.cli import EXIT_BAD_AUDIO, transcribe_command
+    from company.speech.service import close_services
+    from company.speech.settings import WhisperSettings
+
+    path = tmp_path / "hostile.wav"
+    path.write_bytes(one_hertz_wav())
+    settings = WhisperSettings(model=str(tmp_path / "absent.pt"), device="cpu")
+    out, err = io.StringIO(), io.StringIO()
+    started = time.perf_counter()
+    try:
+        code = transcribe_command([str(path)], settings=settings, as_json=False, out=out,
+                                  err=err)
+    finally:
+        close_services()
+    assert time.perf_counter() - started < 5
+    assert code == EXIT_BAD_AUDIO, err.getvalue()
+    assert str(path) in err.getvalue() and "1 Hz" in err.getvalue()
+
+
+def _float_wav(values: np.ndarray) -> bytes:
+    """A 16 kHz IEEE-float WAV holding exactly ``values``."""
+    data = np.asarray(values, dtype="<f4").tobytes()
+    head = raw_wav(16_000, 0, bits=32, tag=3)
+    return head[:4] + (36 + len(data)).to_bytes(4, "little") + head[8:40] + \
+        len(data).to_bytes(4, "little") + data
+
+
+def test_nan_samples_are_refused() -> None:
+    """A float WAV full of NaN decoded 'fine' and would have reached Whisper."""
+    values = np.full(SAMPLE_RATE, np.nan, dtype=np.float32)
+    values[::2] = 0.5
+    with pytest.raises(CorruptAudio, match="NaN"):
+        decode_audio(_float_wav(values), name="nan.wav")
+    with pytest.raises(CorruptAudio, match="NaN"):
+        check_samples(values, name="nan")
+
+
+def test_absurd_float_samples_are_clipped() -> None:
+    values = np.full(SAMPLE_RATE, 1e30, dtype=np.float32)
+    values[::3] = -1e30
+    samples = decode_audio(_float_wav(values), name="loud.wav")
+    assert samples.max() == 1.0 and samples.min() == -1.0

@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from company.api.errors import install_error_handlers
-from company.api.limits import BodyLimit
+from company.api.limits import BodyLimit, BodyTimeout
 from company.api.pool import RunPool
 from company.api.routes import events, health, messages, page, tasks
 from company.api.schemas import SOP_NAME_PATTERN
@@ -76,6 +76,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyTimeout, idle_s=settings.body_idle_timeout_s,
+                       total_s=settings.body_timeout_s)
     for module in (tasks, messages, events, health, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")

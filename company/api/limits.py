@@ -1,7 +1,9 @@
-"""A request body limit for the JSON routes (the upload routes bound their own streams)."""
+"""Request limits at the edge: a body size limit for the JSON routes (the upload routes bound
+their own streams) and body read timeouts for every route."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -42,6 +44,47 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+class BodyTimeout:
+    """Answer 408 (and close) when a request body stalls: nothing for ``idle_s`` seconds, or not
+    finished ``total_s`` seconds after the request began. Waits after the body (an event stream
+    listening for the client to leave) are not limited."""
+
+    def __init__(self, app: ASGIApp, idle_s: float, total_s: float) -> None:
+        self.app = app
+        self.idle_s = idle_s
+        self.total_s = total_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.total_s
+        finished = False
+
+        async def timed() -> Message:
+            nonlocal finished
+            if finished:
+                return await receive()
+            left = deadline - loop.time()
+            idle = self.idle_s <= left
+            try:
+                async with asyncio.timeout(max(0.0, min(self.idle_s, left))):
+                    message = await receive()
+            except TimeoutError:
+                finished = True
+                why = (f"no data for {self.idle_s:g} s" if idle
+                       else f"not complete after {self.total_s:g} s")
+                raise HTTPException(408, f"the request body stalled ({why})",
+                                    headers={"Connection": "close"}) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                finished = True
+            return message
+
+        await self.app(scope, timed, send)
 
 
 def _detail(limit: int) -> str:

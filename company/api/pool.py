@@ -10,6 +10,7 @@ from typing import Literal
 
 from company.api.claims import Claim
 from company.api.errors import ApiError
+from company.api.orphans import sweep_orphan_uploads
 from company.api.settings import ApiSettings
 from company.events import EventBus, EventKind
 from company.payloads import VoiceRequestPayload
@@ -221,7 +222,12 @@ class RunPool:
 
     # lifecycle -----------------------------------------------------------
     def start(self) -> None:
-        """Start the background watcher (call inside the event loop)."""
+        """Sweep uploads a killed server left behind, then start the background watcher (call
+        inside the event loop, before ``resume_stored``)."""
+        try:
+            sweep_orphan_uploads(self.company.config.workspace, self.store)
+        except Exception:  # a sweep that fails must not stop the server
+            log.exception("sweeping orphaned uploads failed")
         self._watcher = asyncio.create_task(self._watch_cancels(), name="cancel watcher")
 
     def resume_stored(self) -> int:

@@ -30,7 +30,7 @@ class TaskOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     n_round: int | None = Field(default=None, ge=1, le=50, description="at most this many rounds")
-    investment: float | None = Field(default=None, gt=0, le=1000,
+    investment: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False,
                                      description="money budget for this task, USD")
 
 

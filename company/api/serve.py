@@ -3,10 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import re
 import signal
+import socket
 
 from company.cli import add_common, fail, load_settings
+
+HOST_NAME = re.compile(r"(?=.{1,253}\.?$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                       r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?")
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app or the socket could not start
+
+
+def check_host(host: str) -> None:
+    """Refuse a ``--host`` that is neither an IP address nor a host name that resolves
+    (``host`` is already unbracketed: ``[::1]`` -> ``::1``)."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if not HOST_NAME.fullmatch(host):
+        raise ValueError(f"--host {host!r} is not an IP address or a host name "
+                         "(e.g. 127.0.0.1, ::1, [::1], localhost)")
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ValueError(f"cannot resolve --host {host!r} "
+                         f"({getattr(exc, 'strerror', None) or exc}): give an IP address "
+                         "such as 127.0.0.1 or ::1") from exc
+
+
+def check_bind(host: str, port: int) -> None:
+    """Bind a socket as uvicorn will, and let it go: a port in use or an address this machine
+    does not have is one clear line now, not a late failure inside uvicorn."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise ValueError(f"cannot listen on {where} ({exc.strerror or exc}): choose another "
+                         "--port or --host") from exc
 
 
 def serve_parser() -> argparse.ArgumentParser:
@@ -45,17 +85,24 @@ def serve_command(argv: list[str]) -> int:
 
     from company.api.settings import ApiSettings, is_loopback
     from company.sop import SOPError, load_sop
+    from company.workspace import WorkspaceError, open_store
 
     try:
         settings = ApiSettings.from_config(api)
     except ValidationError as exc:
         return fail(f"invalid api settings: {exc}")
+    try:
+        check_host(settings.host)
+    except ValueError as exc:
+        return fail(str(exc))
     if not settings.api_key and not is_loopback(settings.host) and not args.insecure:
         return fail(f"refusing to serve on {settings.host} without an API key: set "
                     "COMPANY_API_KEY (or api.api_key), bind to 127.0.0.1, or pass --insecure")
     try:
+        open_store(config.workspace, config.store_path).close()
         load_sop(config.sop)
-    except SOPError as exc:
+        check_bind(settings.host, settings.port)
+    except (WorkspaceError, SOPError, ValueError) as exc:
         return fail(str(exc))
 
     from rich.console import Console
@@ -71,9 +118,14 @@ def serve_command(argv: list[str]) -> int:
     os.environ[CONFIG_ENV] = config.model_dump_json()
     # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler lets us return 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(
-        "company.api.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-        workers=settings.workers, log_level=args.log_level, lifespan="on",
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
-    )
+    try:
+        uvicorn.run(
+            "company.api.app:app_from_env", factory=True, host=settings.host,
+            port=settings.port, workers=settings.workers, log_level=args.log_level,
+            lifespan="on", timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+        )
+    except SystemExit as exc:
+        if exc.code == STARTUP_FAILURE:  # 3 means 'no model reachable' in this CLI
+            return fail("the server did not start (the reason is logged above)")
+        raise
     return 0

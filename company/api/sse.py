@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+from company.api.previews import clip_text, fit, message_url, report_url
+from company.api.settings import ApiSettings
 from company.api.state import ApiState
 from company.events import Event, EventKind
 from company.store import Store
@@ -16,9 +19,27 @@ TERMINAL = ("done", "failed", "cancelled")
 END = b"event: end\ndata: {}\n\n"
 
 
-def format_event(event: Event) -> bytes:
-    """One SSE frame: ``id`` is the event's seq, ``data`` the event as JSON."""
-    return f"id: {event.seq}\ndata: {event.model_dump_json()}\n\n".encode()
+SERVER_LOCAL = ("workspace", "audio_path")
+"""Event data keys that name places on the server (GET hides them too)."""
+
+
+def public_data(event: Event, settings: ApiSettings) -> dict[str, Any]:
+    """An event's data as a client sees it: no server paths, and cut to the view limits (a
+    message's values point at the whole message, the report at the whole report)."""
+    data = {k: v for k, v in event.data.items() if k not in SERVER_LOCAL}
+    see = None
+    if event.kind is EventKind.MESSAGE and isinstance(data.get("seq"), int):
+        see = message_url(event.task_id, data["seq"])
+    if isinstance(data.get("report"), str):
+        data["report"] = clip_text(data["report"], settings.max_view_chars,
+                                   report_url(event.task_id))
+    return fit(data, settings.max_view_message_bytes, settings.max_view_chars, see)
+
+
+def format_event(event: Event, settings: ApiSettings) -> bytes:
+    """One SSE frame: ``id`` is the event's seq, ``data`` the public event as JSON."""
+    public = event.model_copy(update={"data": public_data(event, settings)})
+    return f"id: {event.seq}\ndata: {public.model_dump_json()}\n\n".encode()
 
 
 def event_source(api: ApiState, task_id: str, after: int) -> AsyncIterator[Event]:
@@ -57,14 +78,15 @@ async def poll_store(
 
 
 async def sse_frames(
-    source: AsyncIterator[Event], stop: asyncio.Event, keepalive_s: float
+    source: AsyncIterator[Event], stop: asyncio.Event, settings: ApiSettings
 ) -> AsyncIterator[bytes]:
     """The SSE body: a retry hint, the events, comment pings while idle, then ``event: end``.
 
     Events that are ready together go out as one chunk (a replay is one write). Ends early,
     without ``end``, when ``stop`` is set (a draining server) or the source fails (the client
-    reconnects with ``Last-Event-ID``).
+    reconnects with ``Last-Event-ID``). Pings every ``settings.keepalive_s``.
     """
+    keepalive_s = settings.keepalive_s
     yield b"retry: 2000\n\n"
     ready: asyncio.Queue[Event | None] = asyncio.Queue()
     failed = False
@@ -96,7 +118,7 @@ async def sse_frames(
             batch = [getter.result()]
             while not ready.empty():
                 batch.append(ready.get_nowait())
-            chunk = b"".join(format_event(e) for e in batch if e is not None)
+            chunk = b"".join(format_event(e, settings) for e in batch if e is not None)
             if batch[-1] is None:
                 yield chunk + (b"" if failed else END)
                 return

@@ -1,24 +1,36 @@
 """Streaming multipart uploads: the audio part goes to disk chunk by chunk (aiofiles), checked
-against the size limit while it arrives; small text fields are collected in memory."""
+against the size limit while it arrives; small text fields are collected in memory.
+
+The audio is written under a temporary name (``.voice.wav.<pid>.part``) and renamed to its
+final name by ``SavedFile.commit`` once the task row that points at it exists; a killed server
+leaves only temporary names, which ``company.api.orphans`` sweeps on the next start.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiofiles
+from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from company.api.errors import ApiError
+from company.api.settings import ApiSettings
 
 AUDIO_FIELD = "audio"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
+TEMP_NAME = re.compile(r"^\.(?P<final>[^/]+)\.(?P<pid>\d{1,10})\.part$")
+"""A file being received: ``.<final name>.<pid of the writing process>.part``."""
+FORM_OVERHEAD_BYTES = 64 * 1024
+"""Room for boundaries and part headers on top of the audio and text-field limits."""
 _TYPE_SUFFIX = {
     "audio/webm": ".webm", "video/webm": ".webm", "audio/ogg": ".ogg", "audio/opus": ".ogg",
     "audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav", "audio/mpeg": ".mp3",
@@ -26,14 +38,62 @@ _TYPE_SUFFIX = {
 }
 
 
+class UploadLimits(BaseModel):
+    """What one multipart upload may carry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_file_bytes: int = Field(gt=0, description="the audio file")
+    max_field_bytes: int = Field(gt=0, description="the text fields together")
+    max_parts: int = Field(default=16, ge=1, description="parts (fields and files)")
+    max_name_bytes: int = Field(default=100, ge=1, description="one field name")
+
+    @classmethod
+    def from_settings(cls, settings: ApiSettings) -> UploadLimits:
+        """The limits the API settings give."""
+        return cls(max_file_bytes=settings.max_upload_bytes,
+                   max_field_bytes=settings.max_field_bytes,
+                   max_parts=settings.max_form_parts,
+                   max_name_bytes=settings.max_field_name_bytes)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The whole body: audio, text fields, and room for boundaries and headers."""
+        return self.max_file_bytes + self.max_field_bytes + FORM_OVERHEAD_BYTES
+
+    def too_large(self) -> ApiError:
+        """The 413 for a body over ``max_body_bytes``."""
+        return ApiError(413, f"the upload is larger than the limit of {self.max_body_bytes} bytes "
+                        f"(audio up to {self.max_file_bytes} bytes, text fields up to "
+                        f"{self.max_field_bytes} bytes)")
+
+
+def temp_name(final_name: str, pid: int | None = None) -> str:
+    """The name a file has while it is received by process ``pid`` (default: this one)."""
+    return f".{final_name}.{os.getpid() if pid is None else pid}.part"
+
+
 @dataclass
 class SavedFile:
-    """An uploaded file, on disk."""
+    """An uploaded file, on disk under ``path``; ``final`` is where ``commit`` moves it."""
 
     path: Path
     filename: str
     content_type: str
     size: int
+    final: Path | None = None
+
+    @property
+    def final_path(self) -> Path:
+        """Where the file will be once committed (what the task row should name)."""
+        return self.final or self.path
+
+    def commit(self) -> Path:
+        """Give the file its final name (call once the task row that names it exists)."""
+        if self.final is not None and self.path != self.final:
+            os.replace(self.path, self.final)
+            self.path = self.final
+        return self.path
 
 
 @dataclass
@@ -111,27 +171,30 @@ class _Part:
         self.buffer = bytearray()
         self.file: Any = None
         self.path: Path | None = None
+        self.final: Path | None = None
         self.size = 0
 
 
 async def receive_form(
-    request: Request, *, directory: Path, stem: str, max_file_bytes: int, max_field_bytes: int
+    request: Request, *, directory: Path, stem: str, limits: UploadLimits
 ) -> UploadForm:
-    """Stream a multipart body: the ``audio`` part to ``directory/stem.<ext>``, fields to memory.
+    """Stream a multipart body: the ``audio`` part to ``directory`` under a temporary name (its
+    final name ``stem.<ext>`` once committed), text fields to memory.
 
-    Raises 413 as soon as the file passes ``max_file_bytes`` (or the fields ``max_field_bytes``),
-    400 for a malformed or interrupted body, 415 when it is not multipart, 422 for two files.
+    Raises 413 as soon as the file, the text fields, the part count or the whole body passes
+    its limit (chunked bodies included), 400 for a malformed or interrupted body or an
+    over-long field name, 415 when it is not multipart, 422 for two files.
     The partly written file is removed on every error.
     """
     boundary = multipart_boundary(request)
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_file_bytes + max_field_bytes + 65536:
-        raise ApiError(413, f"the upload is {int(declared)} bytes; the limit is "
-                       f"{max_file_bytes} bytes of audio")
+    if declared.isascii() and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise limits.too_large()
     form = UploadForm()
     collector = _Collector()
     parser = MultipartParser(boundary, collector.callbacks())
-    state: dict[str, Any] = {"part": None, "fields": 0, "ended": False}
+    state: dict[str, Any] = {"part": None, "fields": 0, "parts": 0, "ended": False}
+    received = 0
     try:
         async for chunk in request.stream():
             if not chunk:
@@ -140,13 +203,15 @@ async def receive_form(
                 parser.write(chunk)
             except MultipartParseError as exc:
                 raise ApiError(400, f"malformed multipart body: {exc}") from exc
-            await _drain(collector, state, form, directory, stem, max_file_bytes,
-                         max_field_bytes)
+            await _drain(collector, state, form, directory, stem, limits)  # the precise 413s
+            received += len(chunk)
+            if received > limits.max_body_bytes:
+                raise limits.too_large()
         try:
             parser.finalize()
         except MultipartParseError as exc:
             raise ApiError(400, f"malformed multipart body: {exc}") from exc
-        await _drain(collector, state, form, directory, stem, max_file_bytes, max_field_bytes)
+        await _drain(collector, state, form, directory, stem, limits)
         if state["part"] is not None or not state["ended"]:
             raise ApiError(400, "the multipart body is truncated (no closing boundary)")
     except ClientDisconnect as exc:
@@ -171,17 +236,21 @@ async def _abort(state: dict[str, Any], form: UploadForm) -> None:
 
 async def _drain(
     collector: _Collector, state: dict[str, Any], form: UploadForm, directory: Path, stem: str,
-    max_file_bytes: int, max_field_bytes: int,
+    limits: UploadLimits,
 ) -> None:
+    max_file_bytes, max_field_bytes = limits.max_file_bytes, limits.max_field_bytes
     events, collector.events = collector.events, []
     for kind, value in events:
         part: _Part | None = state["part"]
         if kind == "begin":
+            state["parts"] += 1
+            if state["parts"] > limits.max_parts:
+                raise ApiError(413, f"the form has more than {limits.max_parts} parts")
             state["part"] = _Part()
         elif kind == "header" and part is not None:
             part.headers[value[0]] = value[1]
         elif kind == "headers" and part is not None:
-            await _open_part(part, form, directory, stem)
+            await _open_part(part, form, directory, stem, limits)
         elif kind == "data" and part is not None:
             part.size += len(value)
             if part.file is not None:
@@ -203,10 +272,15 @@ async def _drain(
             state["ended"] = True
 
 
-async def _open_part(part: _Part, form: UploadForm, directory: Path, stem: str) -> None:
+async def _open_part(
+    part: _Part, form: UploadForm, directory: Path, stem: str, limits: UploadLimits
+) -> None:
     disposition, params = parse_options_header(part.headers.get(b"content-disposition", b""))
     if disposition != b"form-data" or b"name" not in params:
         raise ApiError(400, "malformed multipart body: a part has no form-data name")
+    if len(params[b"name"]) > limits.max_name_bytes:
+        raise ApiError(400, f"a form field name is longer than {limits.max_name_bytes} bytes "
+                       f"({params[b'name'][:40].decode('utf-8', 'replace')!r}...)")
     part.name = params[b"name"].decode("utf-8", "replace")
     raw_filename = params.get(b"filename")
     part.filename = raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
@@ -217,10 +291,11 @@ async def _open_part(part: _Part, form: UploadForm, directory: Path, stem: str) 
         raise ApiError(422, "send one 'audio' file, not several")
     filename = safe_filename(part.filename or "")
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{stem}{audio_suffix(filename, part.content_type)}"
+    final = directory / f"{stem}{audio_suffix(filename, part.content_type)}"
     part.filename = filename
-    part.path = path
-    part.file = await aiofiles.open(path, "wb")
+    part.final = final
+    part.path = directory / temp_name(final.name)
+    part.file = await aiofiles.open(part.path, "wb")
 
 
 async def _close_part(part: _Part, form: UploadForm) -> None:
@@ -228,7 +303,7 @@ async def _close_part(part: _Part, form: UploadForm) -> None:
         await part.file.close()
         assert part.path is not None
         form.audio = SavedFile(path=part.path, filename=part.filename or "audio",
-                               content_type=part.content_type, size=part.size)
+                               content_type=part.content_type, size=part.size, final=part.final)
         part.file = None
         return
     if part.filename is not None:

@@ -53,6 +53,8 @@ class EmbeddedSettings(BaseModel):
                                  "at least 2, at most 4")
     max_tokens: int = Field(default=1024, ge=16, description="longest answer, in tokens")
     start_timeout_s: float = Field(default=300.0, gt=0)
+    request_timeout_s: float = Field(default=900.0, gt=0, description="one answer, queueing "
+                                     "included: a CPU may take minutes for a long answer")
 
     def resolved_threads(self) -> int:
         """Threads for generation and prompt processing."""
@@ -174,13 +176,13 @@ class EmbeddedProvider:
         settings: EmbeddedSettings,
         *,
         models_settings: dict[str, Any] | None = None,
-        timeout_s: float = 120.0,
+        timeout_s: float | None = None,
         pull_missing: bool = True,
     ) -> None:
         self.model = model
         self.settings = settings
         self.models_settings = dict(models_settings or {})
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s or settings.request_timeout_s
         self.pull_missing = pull_missing
         self._server: EmbeddedServer | None = None
         self._client: Any = None

@@ -17,6 +17,7 @@ from company.speech.errors import (
     ServiceClosed,
     SilentAudio,
     SpeechError,
+    UnsupportedAudio,
 )
 from company.speech.results import Segment, Transcription, WindowResult
 from company.speech.service import WhisperService, close_services, get_service
@@ -40,6 +41,7 @@ __all__ = [
     "SilentAudio",
     "SpeechError",
     "Transcription",
+    "UnsupportedAudio",
     "WhisperService",
     "WhisperSettings",
     "Window",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from company.speech.errors import (
     AudioError,
@@ -19,6 +19,7 @@ from company.speech.errors import (
     EmptyAudio,
     NotAudio,
     SilentAudio,
+    UnsupportedAudio,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "EmptyAudio",
     "NotAudio",
     "SilentAudio",
+    "UnsupportedAudio",
     "check_samples",
     "decode_audio",
     "frame_rms",
@@ -65,7 +67,8 @@ _MIN_DECODED_RATIO = 0.5
 
 
 class AudioLimits(BaseModel):
-    """Limits checked while decoding: file size (before decoding), duration, silence."""
+    """Limits checked while decoding: file size (before decoding), duration, silence, and the
+    header fields a forged file could make absurd (sample rate, channels, packet/frame size)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -76,6 +79,27 @@ class AudioLimits(BaseModel):
         ge=0,
         description="audio whose loudest 50 ms frame has RMS below this (-60 dBFS) is silent",
     )
+    min_sample_rate: int = Field(default=2_000, gt=0, description="lowest input sample rate, Hz")
+    max_sample_rate: int = Field(
+        default=384_000, gt=0, description="highest input sample rate, Hz"
+    )
+    max_channels: int = Field(default=32, ge=1, le=64, description="most input channels")
+    max_frame_seconds: float = Field(
+        default=10.0, gt=0, description="longest decoded frame, seconds (real ones: < 1 s)"
+    )
+    max_packet_bytes: int = Field(
+        default=2 * 1024 * 1024, gt=0, description="largest demuxed packet, bytes"
+    )
+
+    @model_validator(mode="after")
+    def _check_rates(self) -> AudioLimits:
+        """The rate range must not be empty."""
+        if self.min_sample_rate > self.max_sample_rate:
+            raise ValueError(
+                f"min_sample_rate ({self.min_sample_rate}) is above max_sample_rate "
+                f"({self.max_sample_rate})"
+            )
+        return self
 
 
 def decode_audio(
@@ -101,6 +125,10 @@ def check_samples(
         raise ValueError(f"{name}: expected 1-D mono samples, got shape {samples.shape}")
     if samples.size == 0:
         raise EmptyAudio(f"{name}: the file contains no audio samples", source=name)
+    if not np.isfinite(samples.sum(dtype=np.float64)):  # float64: finite float32s never overflow
+        raise CorruptAudio(
+            f"{name}: the audio contains invalid samples (NaN or infinite)", source=name
+        )
     if samples.size > limits.max_seconds * SAMPLE_RATE:
         raise AudioTooLong(
             f"{name}: the audio lasts {samples.size / SAMPLE_RATE:.1f} s, longer than the limit "
@@ -185,33 +213,27 @@ def _decode(payload: str | io.BytesIO, head: bytes, label: str, limits: AudioLim
 def _decode_stream(
     container: av.container.InputContainer, label: str, limits: AudioLimits
 ) -> np.ndarray:
-    """Demux and decode packet by packet, tolerating a few bad packets, stopping at the limit."""
+    """Demux and decode packet by packet, tolerating a few bad packets, stopping at the limit.
+
+    Every packet and frame is checked before it costs memory: a packet's size before decoding,
+    a frame's rate, channels and duration (and the running duration) before resampling.
+    """
     import av
 
     stream = container.streams.audio[0]
+    guard = _Guard(label, limits)
+    codec = stream.codec_context  # None when no decoder opens: its packets count as bad
+    if codec is not None:
+        guard.check_format(codec.sample_rate, codec.channels)
     # Keep the channel layout and average the channels ourselves: swresample's float downmix
-    # is not normalised (stereo L=R would come out 3 dB louder than either channel).
-    resampler = av.AudioResampler(format="fltp", layout=None, rate=SAMPLE_RATE)
-    max_samples = int(limits.max_seconds * SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
-    total = good = bad = 0
-
-    def take(frames: list[av.AudioFrame]) -> None:
-        nonlocal total
-        for frame in frames:
-            planes = frame.to_ndarray()  # (channels, samples)
-            chunk = planes[0] if planes.shape[0] == 1 else planes.mean(axis=0)
-            chunk = chunk.astype(np.float32, copy=False)
-            chunks.append(chunk)
-            total += chunk.size
-        if total > max_samples:
-            raise AudioTooLong(
-                f"{label}: the audio is longer than the limit of {limits.max_seconds:g} s",
-                source=label,
-            )
-
+    # is not normalised (stereo L=R would come out 3 dB louder than either channel). Packed
+    # "flt", not planar: PyAV reads past the plane array of planar frames with >= 8 channels.
+    resampler = av.AudioResampler(format="flt", layout=None, rate=SAMPLE_RATE)
+    output = _Output(label, limits)
+    good = bad = 0
     try:
         for packet in container.demux(stream):
+            guard.check_packet(packet.size)
             try:
                 frames = packet.decode()
             except av.FFmpegError:
@@ -219,8 +241,9 @@ def _decode_stream(
                 continue
             good += 1
             for frame in frames:
-                take(resampler.resample(frame))
-        take(resampler.resample(None))
+                guard.check_frame(frame.samples, frame.sample_rate, frame.layout.nb_channels)
+                output.take(resampler.resample(frame))
+        output.take(resampler.resample(None))
     except av.FFmpegError as exc:
         raise CorruptAudio(
             f"{label}: the audio data is damaged ({_reason(exc)})", source=label
@@ -233,8 +256,99 @@ def _decode_stream(
             f"{label}: the audio data is damaged ({bad} of {good + bad} packets undecodable)",
             source=label,
         )
-    _check_declared_duration(container, total, label)
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    _check_declared_duration(container, output.total, label)
+    return output.samples()
+
+
+class _Guard:
+    """Refuses packets and frames a real recording never has, before they are resampled."""
+
+    def __init__(self, label: str, limits: AudioLimits) -> None:
+        self.label = label
+        self.limits = limits
+        self.seconds = 0.0  # input duration decoded so far
+
+    def check_format(self, rate: int, channels: int) -> None:
+        """The sample rate and channel count (0: not known yet, checked on each frame)."""
+        lim = self.limits
+        if rate and not lim.min_sample_rate <= rate <= lim.max_sample_rate:
+            raise UnsupportedAudio(
+                f"{self.label}: unsupported sample rate {rate} Hz (accepted: "
+                f"{lim.min_sample_rate} to {lim.max_sample_rate} Hz); the header is probably "
+                "damaged",
+                source=self.label,
+            )
+        if channels > lim.max_channels:
+            raise UnsupportedAudio(
+                f"{self.label}: the audio has {channels} channels; at most "
+                f"{lim.max_channels} are accepted",
+                source=self.label,
+            )
+
+    def check_packet(self, size: int) -> None:
+        """A demuxed packet, before it is decoded."""
+        if size > self.limits.max_packet_bytes:
+            raise UnsupportedAudio(
+                f"{self.label}: a packet of {size} bytes is larger than the limit of "
+                f"{self.limits.max_packet_bytes} bytes; the header is probably damaged",
+                source=self.label,
+            )
+
+    def check_frame(self, samples: int, rate: int, channels: int) -> None:
+        """A decoded frame, before it is resampled: format, duration, running duration."""
+        if not rate:
+            raise CorruptAudio(f"{self.label}: a frame has no sample rate", source=self.label)
+        self.check_format(rate, channels)
+        duration = samples / rate
+        if duration > self.limits.max_frame_seconds:
+            raise UnsupportedAudio(
+                f"{self.label}: a decoded frame lasts {duration:.1f} s ({samples} samples at "
+                f"{rate} Hz); frames longer than {self.limits.max_frame_seconds:g} s are refused "
+                "(the header is probably damaged or forged)",
+                source=self.label,
+            )
+        self.seconds += duration
+        if self.seconds > self.limits.max_seconds:
+            raise _too_long(self.label, self.limits)
+
+
+class _Output:
+    """The resampled mono chunks, counted against the duration limit as they arrive."""
+
+    def __init__(self, label: str, limits: AudioLimits) -> None:
+        self.label = label
+        self.limits = limits
+        self.max_samples = int(limits.max_seconds * SAMPLE_RATE)
+        self.chunks: list[np.ndarray] = []
+        self.total = 0
+
+    def take(self, frames: list[av.AudioFrame]) -> None:
+        """Downmix packed float frames to mono and keep them (AudioTooLong past the limit)."""
+        for frame in frames:
+            channels = frame.layout.nb_channels
+            packed = frame.to_ndarray().reshape(-1)  # (1, samples * channels), interleaved
+            if channels == 1:
+                chunk = packed
+            else:
+                chunk = packed.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+            self.total += chunk.size
+            if self.total > self.max_samples:
+                raise _too_long(self.label, self.limits)
+            chunk = chunk.astype(np.float32, copy=False)
+            np.clip(chunk, -1.0, 1.0, out=chunk)  # float files may hold anything; NaN stays
+            self.chunks.append(chunk)
+
+    def samples(self) -> np.ndarray:
+        """Everything decoded, as one float32 array."""
+        if not self.chunks:
+            return np.zeros(0, dtype=np.float32)
+        return self.chunks[0] if len(self.chunks) == 1 else np.concatenate(self.chunks)
+
+
+def _too_long(label: str, limits: AudioLimits) -> AudioTooLong:
+    return AudioTooLong(
+        f"{label}: the audio is longer than the limit of {limits.max_seconds:g} s", source=label
+    )
 
 
 def _check_declared_duration(

@@ -31,6 +31,11 @@ class CorruptAudio(AudioError):
     """The input looks like audio but cannot be decoded."""
 
 
+class UnsupportedAudio(AudioError):
+    """The header asks for what the decoder refuses: an absurd sample rate, too many channels,
+    a packet or frame far larger than real recordings have (often a forged header)."""
+
+
 class AudioTooLarge(AudioError):
     """The input is bigger than ``AudioLimits.max_bytes``."""
 

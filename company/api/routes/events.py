@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 
 from company.api.auth import require_key_or_token
 from company.api.errors import ApiError, not_found
@@ -15,6 +17,17 @@ from company.api.sse import event_source, sse_frames
 router = APIRouter(prefix="/v1", tags=["events"], dependencies=[Depends(require_key_or_token)])
 
 MAX_SEQ = 10**12
+SEQ_TEXT = re.compile(r"[0-9]{1,13}")  # ASCII only: str.isdigit() also takes '²', int() not
+SEQ_RULE = "the seq of an event: 1 to 13 ASCII digits"
+
+
+def strict_seq(value: Any) -> Any:
+    """Refuse a seq given as text unless it is plain ASCII digits (no sign, space, '_')."""
+    if isinstance(value, str) and not SEQ_TEXT.fullmatch(value):
+        raise ValueError(f"must be {SEQ_RULE}")
+    return value
+
+
 SSE_EVENT = {
     "type": "object",
     "description": "one SSE event: `id` is the event seq, `data` the event as JSON "
@@ -27,10 +40,10 @@ SSE_EVENT = {
 def resume_point(last_event_id: str | None, after: int | None) -> int:
     """Where to resume: the later of ``Last-Event-ID`` and ``?after=`` (0: from the start)."""
     seq = after or 0
-    if last_event_id is not None and last_event_id.strip():
-        text = last_event_id.strip()
-        if not text.isdigit() or len(text) > 13:
-            raise ApiError(422, "Last-Event-ID must be the seq (an integer) of the last event")
+    if last_event_id is not None and last_event_id.strip(" \t"):
+        text = last_event_id.strip(" \t")
+        if not SEQ_TEXT.fullmatch(text):
+            raise ApiError(422, f"Last-Event-ID must be {SEQ_RULE}")
         seq = max(seq, int(text))
     return seq
 
@@ -46,8 +59,8 @@ def resume_point(last_event_id: str | None, after: int | None) -> int:
 async def task_events(
     task_id: TaskId,
     api: State,
-    after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="resume after this seq")]
-    = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_SEQ, description="resume after this seq"),
+                     BeforeValidator(strict_seq)] = None,
     token: Annotated[str | None, Query(description="the API key, for EventSource clients")]
     = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
@@ -58,6 +71,6 @@ async def task_events(
     if api.company.store.get_task(task_id) is None:
         raise not_found(task_id)
     source = event_source(api, task_id, start)
-    frames = sse_frames(source, api.pool.stop_event, api.settings.keepalive_s)
+    frames = sse_frames(source, api.pool.stop_event, api.settings)
     return StreamingResponse(frames, media_type="text/event-stream", headers={
         "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -12,7 +12,7 @@ from company.api.auth import require_key
 from company.api.errors import ApiError, not_found, validation_body
 from company.api.routes.tasks import State, TaskId, accepted, errors
 from company.api.schemas import MAX_REQUEST_CHARS, FollowUp, FollowUpForm
-from company.api.uploads import receive_form
+from company.api.uploads import UploadLimits, receive_form
 from company.api.voice import check_audio
 from company.payloads import VoiceRequestPayload
 
@@ -61,8 +61,7 @@ async def follow_up(task_id: TaskId, request: Request, api: State) -> Any:
                        "with an 'audio' file and optional 'text'")
     directory = api.config.workspace / task_id
     form = await receive_form(request, directory=directory, stem=f"voice-{uuid.uuid4().hex[:8]}",
-                              max_file_bytes=api.settings.max_upload_bytes,
-                              max_field_bytes=api.settings.max_field_bytes)
+                              limits=UploadLimits.from_settings(api.settings))
     try:
         text = form.fields.get("text", "").strip()
         if len(text) > MAX_REQUEST_CHARS:
@@ -70,11 +69,13 @@ async def follow_up(task_id: TaskId, request: Request, api: State) -> Any:
         voice = None
         if form.audio is not None:
             await check_audio(form.audio, api.settings, api.decodes)
-            voice = VoiceRequestPayload(audio_path=str(form.audio.path), text=text,
+            voice = VoiceRequestPayload(audio_path=str(form.audio.final_path), text=text,
                                         filename=form.audio.filename)
         elif not text:
             raise ApiError(422, "the follow-up is empty: send 'text' or an 'audio' file")
         api.pool.follow_up(task_id, text, voice)
+        if form.audio is not None:
+            form.audio.commit()  # the message row names it now (no await since: not run yet)
     except BaseException:
         if form.audio is not None:
             form.audio.path.unlink(missing_ok=True)

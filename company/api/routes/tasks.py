@@ -6,10 +6,12 @@ import shutil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
 
 from company.api.auth import require_key
 from company.api.errors import ApiError, not_found, validation_body
+from company.api.previews import clip_text, preview_messages, report_url
 from company.api.schemas import (
     TASK_ID_PATTERN,
     CancelResult,
@@ -27,8 +29,9 @@ from company.api.schemas import (
     VoiceFields,
     VoiceForm,
 )
+from company.api.settings import ApiSettings
 from company.api.state import ApiState, api_state
-from company.api.uploads import receive_form
+from company.api.uploads import UploadLimits, receive_form
 from company.api.voice import check_audio
 from company.payloads import VoiceRequestPayload
 from company.store import TaskRecord
@@ -38,6 +41,7 @@ router = APIRouter(prefix="/v1", tags=["tasks"], dependencies=[Depends(require_k
 
 TaskId = Annotated[str, Path(pattern=TASK_ID_PATTERN, description="a task id")]
 State = Annotated[ApiState, Depends(api_state)]
+MAX_SEQ = 10**12
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -83,17 +87,17 @@ async def submit_voice(request: Request, api: State) -> TaskAccepted:
     directory = api.config.workspace / task_id
     try:
         form = await receive_form(request, directory=directory, stem="voice",
-                                  max_file_bytes=api.settings.max_upload_bytes,
-                                  max_field_bytes=api.settings.max_field_bytes)
+                                  limits=UploadLimits.from_settings(api.settings))
         fields = parse_fields(form.fields)
         if form.audio is None:
             raise ApiError(422, "the form needs an 'audio' file field")
         sop = api.sops.load(fields.sop)
         await check_audio(form.audio, api.settings, api.decodes)
         api.pool.check_capacity()
-        voice = VoiceRequestPayload(audio_path=str(form.audio.path), text=fields.text,
+        voice = VoiceRequestPayload(audio_path=str(form.audio.final_path), text=fields.text,
                                     filename=form.audio.filename)
         api.company.create_task(fields.text, sop=sop, voice=voice, task_id=task_id)
+        form.audio.commit()  # its final name only now that the row exists (orphans.py)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -117,19 +121,21 @@ async def list_tasks(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> TaskPage:
     """Tasks, newest first, a page at a time."""
-    rows = api.company.store.list_tasks(limit=limit, offset=offset)
+    rows = api.company.store.list_tasks(limit=limit, offset=offset, brief=True)
     total = api.company.store.count_tasks()
     after = offset + len(rows)
-    return TaskPage(items=[summary(t) for t in rows], total=total, limit=limit, offset=offset,
+    items = [summary(t, api.settings.max_view_chars) for t in rows]
+    return TaskPage(items=items, total=total, limit=limit, offset=offset,
                     next_offset=after if after < total else None)
 
 
-def summary(task: TaskRecord) -> TaskSummary:
-    """A task as listed."""
+def summary(task: TaskRecord, max_chars: int) -> TaskSummary:
+    """A task as listed (its request and error cut to ``max_chars``)."""
     return TaskSummary(task_id=task.id, status=task.status,  # type: ignore[arg-type]
-                       request=task.request, sop=task.sop_name, rounds=task.rounds,
-                       created_at=task.created_at, updated_at=task.updated_at,  # type: ignore[arg-type]
-                       error=task.error)
+                       request=clip_text(task.request, max_chars), sop=task.sop_name,
+                       rounds=task.rounds, created_at=task.created_at,  # type: ignore[arg-type]
+                       updated_at=task.updated_at,  # type: ignore[arg-type]
+                       error=None if task.error is None else clip_text(task.error, max_chars))
 
 
 @router.get("/tasks/{task_id}", response_model=TaskDetail, responses=errors(404, 422))
@@ -146,19 +152,56 @@ async def get_task(task_id: TaskId, api: State) -> TaskDetail:
         tokens=sum(r.prompt_tokens + r.completion_tokens for r in rows),
         cost=round(sum(r.cost for r in rows), 8),
     )
-    messages = [
-        MessageOut(id=m.id, seq=m.seq, cause_by=m.cause_by, sent_from=m.sent_from,
-                   send_to=m.send_to, content=m.content, payload=_public(m.payload),
-                   created_at=m.created_at)
-        for m in store.messages(task_id)
-    ]
+    view = api.settings
+    heads = store.message_heads(task_id, view.max_view_chars, 4 * view.max_view_message_bytes)
+    messages = preview_messages(heads, task_id, view, _public)
     return TaskDetail(
-        **summary(task).model_dump(), llm=task.llm_spec,
+        **summary(task, view.max_view_chars).model_dump(), llm=task.llm_spec,
         queue_position=api.pool.position(task_id), messages=messages,
         usage=TaskUsage(by_role=[UsageOut(**r.model_dump()) for r in rows], total=total),
-        cost=total.cost, report=task.report if task.status == "done" else None,
+        cost=total.cost, report=_report_preview(task, view),
         events_url=f"/v1/tasks/{task_id}/events",
     )
+
+
+def _report_preview(task: TaskRecord, view: ApiSettings) -> str | None:
+    """The report of a done task, cut to ``max_view_chars`` (the whole: GET .../report)."""
+    if task.status != "done" or task.report is None:
+        return None
+    return clip_text(task.report, view.max_view_chars, report_url(task.id))
+
+
+@router.get("/tasks/{task_id}/messages/{seq}", response_model=MessageOut,
+            responses=errors(404, 422))
+async def get_message(
+    task_id: TaskId, seq: Annotated[int, Path(ge=1, le=MAX_SEQ, description="the message seq")],
+    api: State,
+) -> MessageOut:
+    """One message of a task, whole (GET /v1/tasks/{id} shows previews of big ones)."""
+    store = api.company.store
+    if store.get_task(task_id) is None:
+        raise not_found(task_id)
+    m = store.message(task_id, seq)
+    if m is None:
+        raise ApiError(404, f"task {task_id!r} has no message {seq}")
+    return MessageOut(id=m.id, seq=m.seq, cause_by=m.cause_by, sent_from=m.sent_from,
+                      send_to=m.send_to, content=m.content, payload=_public(m.payload),
+                      created_at=m.created_at)
+
+
+@router.get("/tasks/{task_id}/report", response_class=Response,
+            responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}}},
+                             "description": "the report, whole, as Markdown"},
+                       **errors(404, 409, 422)})
+async def get_report(task_id: TaskId, api: State) -> Response:
+    """The report of a done task, whole (GET /v1/tasks/{id} shows a preview of a big one);
+    409 while the task has none (not done yet, or failed)."""
+    task = api.company.store.get_task(task_id)
+    if task is None:
+        raise not_found(task_id)
+    if task.status != "done" or task.report is None:
+        raise ApiError(409, f"task {task_id!r} has no report (status: {task.status})")
+    return PlainTextResponse(task.report, media_type="text/markdown")
 
 
 def _public(payload: dict[str, Any] | None) -> dict[str, Any] | None:
