@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from company.config import CONFIG_DIR, AppConfig
+from company.config import AppConfig
 
 
 class Services:
@@ -31,10 +31,14 @@ class Services:
             self.config.graphs))
 
     def catalogue(self) -> Any:
-        """The graphs the Planner may choose from (config/graphs/)."""
+        """The graphs the Planner may choose from (`graphs.catalogue_dir`, default config/graphs;
+        a relative path is taken from the project root)."""
         from company.graphs.catalogue import Catalogue
 
-        return self._once("catalogue", lambda: Catalogue.load(CONFIG_DIR / "graphs"))
+        settings = self.graph_settings()
+        return self._once(
+            "catalogue", lambda: Catalogue.load(settings.catalogue_path(), settings=settings)
+        )
 
     def speech(self) -> Any:
         """The process-wide Whisper service (loads the model on first audio)."""

@@ -182,3 +182,34 @@ async def test_web_graph_refuses_private_urls_by_default(catalogue: Catalogue, s
     assert run.status == ExecutionStatus.COMPLETED
     (fetch,) = [n for n in run.nodes if n.block_name == "SendWebRequestBlock"]
     assert fetch.status == ExecutionStatus.FAILED and "refused to fetch" in fetch.error
+
+
+# ----- L7: graphs.catalogue_dir reaches the Planner -----
+
+
+def _one_graph_dir(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    source = json.loads((CATALOGUE_DIR / "word_count.json").read_text())
+    (folder / "only_mine.json").write_text(json.dumps(source))
+    return folder
+
+
+def test_services_use_a_custom_catalogue_dir(tmp_path: Path) -> None:
+    from company.config import AppConfig
+    from company.services import Services
+
+    folder = _one_graph_dir(tmp_path / "mine")
+    services = Services(AppConfig(graphs={"catalogue_dir": str(folder)}))
+    assert services.catalogue().names() == ["only_mine"]
+
+
+def test_relative_catalogue_dir_is_taken_from_the_project_root() -> None:
+    from company.config import PROJECT_ROOT, AppConfig
+    from company.services import Services
+
+    assert GraphSettings().catalogue_path() == PROJECT_ROOT / "config" / "graphs"
+    assert GraphSettings(catalogue_dir=Path("elsewhere/g")).catalogue_path() == (
+        PROJECT_ROOT / "elsewhere" / "g"
+    )
+    services = Services(AppConfig(graphs={"catalogue_dir": "config/graphs"}))
+    assert set(services.catalogue().names()) == EXPECTED

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from company.graphs.config import GraphSettings
 from company.graphs.convert import ConversionError, convert
 from company.graphs.errors import GraphLoadError
 from company.graphs.model import load_graph, parse_graph
@@ -184,3 +186,54 @@ def test_convert_follows_autogpt_rules() -> None:
     assert convert([1, 2, 3], int) == 3  # collections count, as AutoGPT
     with pytest.raises(ConversionError):
         convert("abc", float)
+
+
+# ----- L4: size limits at load, before any object is built -----
+
+
+def _many_nodes(count: int, links: int = 0) -> dict:
+    return {
+        "nodes": [{"id": f"n{i}", "block_id": "b"} for i in range(count)],
+        "links": [
+            {"source_id": "n0", "sink_id": "n0", "source_name": f"o{i}", "sink_name": "i"}
+            for i in range(links)
+        ],
+    }
+
+
+def test_node_count_limit_refuses_a_huge_graph_quickly(tmp_path: Path) -> None:
+    path = _write(tmp_path, json.dumps(_many_nodes(100_000)))
+    begin = time.monotonic()
+    with pytest.raises(GraphLoadError, match=r"over 2,000 nodes \(max_graph_nodes limit\)"):
+        load_graph(path, GraphSettings(max_graph_file_bytes=10**8))
+    assert time.monotonic() - begin < 2
+
+
+def test_file_size_limit_is_checked_before_reading(tmp_path: Path) -> None:
+    path = _write(tmp_path, json.dumps(_many_nodes(100_000)))  # ~3 MB
+    with pytest.raises(GraphLoadError, match=r"over 1,000,000 bytes \(max_graph_file_bytes"):
+        load_graph(path, GraphSettings(max_graph_file_bytes=1_000_000))
+
+
+def test_link_and_sub_graph_limits() -> None:
+    settings = GraphSettings(max_graph_nodes=50, max_graph_links=10)
+    with pytest.raises(GraphLoadError, match=r"over 10 links \(max_graph_links limit\)"):
+        parse_graph(_many_nodes(2, links=11), settings=settings)
+    per_node = {"nodes": [{"id": "a", "block_id": "b", "input_links": [{}] * 11}]}
+    with pytest.raises(GraphLoadError, match="max_graph_links"):
+        parse_graph(per_node, settings=settings)
+    nested = {"nodes": [], "sub_graphs": [_many_nodes(30), _many_nodes(30)]}
+    with pytest.raises(GraphLoadError, match="max_graph_nodes"):
+        parse_graph(nested, settings=settings)
+    deep: dict = {"nodes": []}
+    for _ in range(40):
+        deep = {"nodes": [], "sub_graphs": [deep]}
+    with pytest.raises(GraphLoadError, match="nested deeper than 16"):
+        parse_graph(deep)
+    assert len(parse_graph(_many_nodes(50, links=10), settings=settings).nodes) == 50
+
+
+def test_default_limits_accept_every_shipped_graph() -> None:
+    catalogue = Path(__file__).resolve().parents[1] / "config" / "graphs"
+    for path in [*GRAPHS.glob("*.json"), *catalogue.glob("*.json")]:
+        load_graph(path)

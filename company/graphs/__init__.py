@@ -14,6 +14,7 @@ from company.graphs.errors import (
     GraphError,
     GraphLoadError,
     GraphValidationError,
+    LimitError,
     RemoteError,
     UnsupportedBlocksError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "GraphRunner",
     "GraphSettings",
     "GraphValidationError",
+    "LimitError",
     "Link",
     "Node",
     "NodeExecution",

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from company.graphs.blocks.registry import BlockRegistry, default_registry
+from company.graphs.config import GraphSettings
 from company.graphs.convert import ConversionError, convert
 from company.graphs.errors import GraphLoadError
 from company.graphs.interface import InputSpec, OutputSpec, graph_inputs, graph_outputs
@@ -68,7 +69,12 @@ class Catalogue:
         self.entries = entries
 
     @classmethod
-    def load(cls, directory: str | Path, registry: BlockRegistry | None = None) -> Catalogue:
+    def load(
+        cls,
+        directory: str | Path,
+        registry: BlockRegistry | None = None,
+        settings: GraphSettings | None = None,
+    ) -> Catalogue:
         """Load every `*.json` graph of a directory (a malformed file raises GraphLoadError)."""
         registry = registry or default_registry()
         directory = Path(directory)
@@ -76,7 +82,7 @@ class Catalogue:
             raise GraphLoadError(f"{directory}: graph catalogue directory not found")
         entries: dict[str, CatalogueEntry] = {}
         for path in sorted(directory.glob("*.json")):
-            graph = load_graph(path)
+            graph = load_graph(path, settings)
             entries[path.stem] = CatalogueEntry(
                 name=path.stem,
                 description=" ".join((graph.description or graph.name).split()),

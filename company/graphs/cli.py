@@ -63,10 +63,10 @@ def parse_inputs(pairs: list[str]) -> dict[str, Any]:
 def _resolve(target: str, settings: GraphSettings, directory: Path | None) -> Graph:
     path = Path(target)
     if path.suffix == ".json" or path.exists():
-        return load_graph(path)
+        return load_graph(path, settings)
     from company.graphs.catalogue import Catalogue
 
-    catalogue = Catalogue.load(directory or settings.catalogue_dir)
+    catalogue = Catalogue.load(directory or settings.catalogue_path(), settings=settings)
     try:
         return catalogue.get(target).graph
     except KeyError as err:
@@ -87,8 +87,9 @@ def _cmd_list(settings: GraphSettings, directory: Path | None) -> int:
 
     from company.graphs.catalogue import Catalogue
 
-    catalogue = Catalogue.load(directory or settings.catalogue_dir)
-    table = Table(title=f"Graphs in {directory or settings.catalogue_dir}")
+    folder = directory or settings.catalogue_path()
+    catalogue = Catalogue.load(folder, settings=settings)
+    table = Table(title=f"Graphs in {folder}")
     for column in ("name", "inputs -> outputs", "description"):
         table.add_column(column)
     for name in catalogue.names():

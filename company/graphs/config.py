@@ -41,5 +41,33 @@ class GraphSettings(BaseModel):
     user_agent: str = "the-company-graphs/0.1"
     # Graph model name -> configured model; "default" catches unknown names ("" = LLM default).
     model_map: dict[str, str] = Field(default_factory=lambda: {"default": ""})
+    # The Planner's graphs; a relative path is relative to the project root (beside config/).
     catalogue_dir: Path = Path("config/graphs")
     remote: RemoteSettings = Field(default_factory=RemoteSettings)
+
+    # ----- limits on what graph data and block work may cost -----
+    # One node output value (approximate UTF-8 JSON size), one rendered template, and any
+    # single value a template builds while rendering.
+    max_value_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # Every node output of one run together (sub-graph runs included); over it the run fails.
+    max_run_output_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    # Wall time of one CPU-heavy operation (regex, template, XML parse) on a worker thread.
+    block_cpu_timeout_s: float = Field(10.0, gt=0)
+    # Everything one template render builds (strings, lists, retained values) in all.
+    template_max_work_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    # Loop iterations of one template render, all loops together.
+    template_max_loop_iterations: int = Field(1_000_000, ge=1)
+    # A user regex with its fixed repeats expanded (`(ab){3}` counts 6).
+    max_regex_size: int = Field(10_000, ge=1)
+    # Graph files and graphs at load, before any object is built (sub-graphs included).
+    max_graph_file_bytes: int = Field(4 * 1024 * 1024, ge=1)
+    max_graph_nodes: int = Field(2_000, ge=1)
+    max_graph_links: int = Field(10_000, ge=0)
+
+    def catalogue_path(self) -> Path:
+        """`catalogue_dir`, a relative path taken from the project root."""
+        if self.catalogue_dir.is_absolute():
+            return self.catalogue_dir
+        from company.config import PROJECT_ROOT
+
+        return PROJECT_ROOT / self.catalogue_dir

@@ -39,6 +39,18 @@ class InputValidationError(GraphError):
     """A node execution's input data does not fit its block's input schema."""
 
 
+class LimitError(GraphError):
+    """A block, a template or a value went over a configured size, count or time limit."""
+
+
+class BlockTimeoutError(LimitError):
+    """CPU-heavy block work (a regex, a template) ran past its time limit."""
+
+    def __init__(self, message: str, *, run_deadline: bool = False):
+        self.run_deadline = run_deadline  # the limit was the run's own timeout_s
+        super().__init__(message)
+
+
 class RemoteError(GraphError):
     """A call to a real AutoGPT server failed."""
 

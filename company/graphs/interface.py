@@ -41,6 +41,13 @@ _TYPE_NAMES = {
 }
 
 
+def _text(value: Any) -> str:
+    """A description or title as text (graph files may hold anything there)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
 def _annotation_type(annotation: Any) -> str | None:
     if annotation in _TYPE_NAMES:
         return _TYPE_NAMES[annotation]
@@ -82,14 +89,15 @@ def graph_inputs(graph: Graph, registry: BlockRegistry) -> list[InputSpec]:
         default = values.get("value")
         if default == "" and kind != "string":
             default = None
-        options = [str(o) for o in values.get("placeholder_values") or []]
+        placeholders = values.get("placeholder_values")
+        options = [str(o) for o in placeholders] if isinstance(placeholders, list) else []
         specs.append(
             InputSpec(
                 name=name,
                 type=kind,
                 required=default is None,
                 default=default,
-                description=values.get("description") or values.get("title") or "",
+                description=_text(values.get("description") or values.get("title")),
                 options=options if block.name == "AgentDropdownInputBlock" else [],
                 node_id=node.id,
             )
@@ -106,6 +114,6 @@ def graph_outputs(graph: Graph, registry: BlockRegistry) -> list[OutputSpec]:
             continue
         name = node.input_default.get("name")
         if isinstance(name, str) and name and name not in specs:
-            description = node.input_default.get("description") or ""
+            description = _text(node.input_default.get("description"))
             specs[name] = OutputSpec(name=name, description=description, node_id=node.id)
     return list(specs.values())

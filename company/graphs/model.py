@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from company.graphs.config import GraphSettings
 from company.graphs.errors import GraphLoadError
 
 # Block ids renamed by AutoGPT in 2024 (frontend `updatedBlockIDMap`, PR #8229): older
@@ -27,6 +28,11 @@ LEGACY_BLOCK_IDS: dict[str, str] = {
     "31d1064e-7446-4693-o7d4-65e5ca9110d1": "cc10ff7b-7753-4ff2-9af6-9399b1a7eddc",
     "c6731acb-4105-4zp1-bc9b-03d0036h370g": "5ebe6768-8e5d-41e3-9134-1c7bd89a8d52",
 }
+
+
+# Sub-graphs nested inside sub-graphs (AutoGPT exports list them all at the top level).
+MAX_SUBGRAPH_NESTING = 16
+_SHORT = 120
 
 
 def _null_as(default: Any) -> BeforeValidator:
@@ -111,13 +117,53 @@ class Graph(BaseModel):
         return self.name or self.id or "<unnamed graph>"
 
 
+def _short(text: Any) -> str:
+    """A name or message cut to a readable length."""
+    text = str(text)
+    return text if len(text) <= _SHORT else f"{text[:_SHORT]}…"
+
+
 def _format_pydantic_error(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = ""
     for part in first["loc"]:
         loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
     more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
-    return f"{loc or 'graph'}: {first['msg'].lower()}{more}"
+    return f"{_short(loc or 'graph')}: {_short(first['msg'].lower())}{more}"
+
+
+def _length(value: Any) -> int:
+    return len(value) if isinstance(value, list) else 0
+
+
+def _check_counts(data: dict[str, Any], settings: GraphSettings, source: str) -> None:
+    """Count nodes and links (sub-graphs included) on the raw JSON, before building objects."""
+    nodes = links = 0
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    while pending:
+        graph, depth = pending.pop()
+        if not isinstance(graph, dict):
+            continue
+        if depth > MAX_SUBGRAPH_NESTING:
+            raise GraphLoadError(
+                f"{source}: sub-graphs nested deeper than {MAX_SUBGRAPH_NESTING} levels"
+            )
+        node_list = graph.get("nodes")
+        nodes += _length(node_list)
+        links += _length(graph.get("links"))
+        for node in node_list if isinstance(node_list, list) else ():
+            if isinstance(node, dict):
+                links += _length(node.get("input_links")) + _length(node.get("output_links"))
+        if nodes > settings.max_graph_nodes:
+            raise GraphLoadError(
+                f"{source}: over {settings.max_graph_nodes:,} nodes (max_graph_nodes limit)"
+            )
+        if links > settings.max_graph_links:
+            raise GraphLoadError(
+                f"{source}: over {settings.max_graph_links:,} links (max_graph_links limit)"
+            )
+        subs = graph.get("sub_graphs")
+        pending.extend((sub, depth + 1) for sub in (subs if isinstance(subs, list) else ()))
 
 
 def _normalise(graph: Graph, where: str) -> None:
@@ -125,7 +171,7 @@ def _normalise(graph: Graph, where: str) -> None:
     seen: set[str] = set()
     for node in graph.nodes:
         if node.id in seen:
-            raise GraphLoadError(f"{where}: duplicate node id '{node.id}'")
+            raise GraphLoadError(f"{where}: duplicate node id '{_short(node.id)}'")
         seen.add(node.id)
         node.block_id = LEGACY_BLOCK_IDS.get(node.block_id, node.block_id)
 
@@ -145,32 +191,57 @@ def _normalise(graph: Graph, where: str) -> None:
         for end, node_id in (("source", link.source_id), ("sink", link.sink_id)):
             if node_id not in seen:
                 raise GraphLoadError(
-                    f"{where}: link {link.id or '?'} ({link.describe()}) refers to unknown "
-                    f"{end} node '{node_id}'"
+                    f"{where}: link {_short(link.id or '?')} ({_short(link.describe())}) refers "
+                    f"to unknown {end} node '{_short(node_id)}'"
                 )
     for index, sub in enumerate(graph.sub_graphs):
-        _normalise(sub, f"{where}: sub_graphs[{index}] ('{sub.title}')")
+        _normalise(sub, f"{where}: sub_graphs[{index}] ('{_short(sub.title)}')")
 
 
-def parse_graph(data: Any, source: str = "<graph>") -> Graph:
-    """Build a `Graph` from decoded JSON (an export, or `{"graph": {...}}` as AutoGPT posts it)."""
+def parse_graph(
+    data: Any, source: str = "<graph>", settings: GraphSettings | None = None
+) -> Graph:
+    """Build a `Graph` from decoded JSON (an export, or `{"graph": {...}}` as AutoGPT posts it).
+
+    Graphs over the node, link or nesting limits of `settings` are refused before any object
+    is built; every problem raises `GraphLoadError`.
+    """
     if isinstance(data, dict) and "nodes" not in data and isinstance(data.get("graph"), dict):
         data = data["graph"]
     if not isinstance(data, dict):
         raise GraphLoadError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    _check_counts(data, settings or GraphSettings(), source)
     try:
         graph = Graph.model_validate(data)
     except ValidationError as err:
         raise GraphLoadError(f"{source}: {_format_pydantic_error(err)}") from None
+    except RecursionError:
+        raise GraphLoadError(f"{source}: the graph is nested too deeply") from None
     _normalise(graph, source)
     return graph
 
 
-def load_graph(path: str | Path) -> Graph:
+def _read_limited(path: Path, limit: int) -> bytes:
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise GraphLoadError(
+            f"{path}: file is over {limit:,} bytes (max_graph_file_bytes limit)"
+        )
+    return data
+
+
+def load_graph(path: str | Path, settings: GraphSettings | None = None) -> Graph:
     """Read an AutoGPT graph export; raise `GraphLoadError` naming the file and the problem."""
     path = Path(path)
+    settings = settings or GraphSettings()
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > settings.max_graph_file_bytes:
+            raise GraphLoadError(
+                f"{path}: file is over {settings.max_graph_file_bytes:,} bytes "
+                "(max_graph_file_bytes limit)"
+            )
+        text = _read_limited(path, settings.max_graph_file_bytes).decode("utf-8")
     except FileNotFoundError:
         raise GraphLoadError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -181,4 +252,8 @@ def load_graph(path: str | Path) -> Graph:
         raise GraphLoadError(
             f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
         ) from None
-    return parse_graph(data, str(path))
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        raise GraphLoadError(f"{path}: invalid JSON: {err}") from None
+    except RecursionError:
+        raise GraphLoadError(f"{path}: invalid JSON: nested too deeply") from None
+    return parse_graph(data, str(path), settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -24,18 +25,28 @@ import httpx
 from company.graphs.blocks.base import Block, BlockContext, BlockType
 from company.graphs.blocks.registry import BlockRegistry, default_registry
 from company.graphs.config import GraphSettings
-from company.graphs.errors import InputValidationError
+from company.graphs.errors import BlockTimeoutError, InputValidationError, LimitError
 from company.graphs.llm_port import GraphLLM
 from company.graphs.model import Graph, Node, load_graph
 from company.graphs.pins import MISSING, extract, is_dynamic, merge_dynamic_pins, split_pin
 from company.graphs.results import ExecutionStatus, GraphRun, NodeExecution
 from company.graphs.safe_http import SafeHttpClient
+from company.graphs.sizes import json_size
 from company.graphs.validation import check_graph, check_inputs
 
 log = logging.getLogger(__name__)
 
 NodeCallback = Callable[[NodeExecution], Awaitable[None]]
 S = ExecutionStatus
+MAX_ERROR_CHARS = 2000
+# Output values are sized on the event loop up to this many items; bigger ones on a thread.
+QUICK_SIZE_STEPS = 20_000
+
+
+def _short_error(message: str) -> str:
+    if len(message) <= MAX_ERROR_CHARS:
+        return message
+    return f"{message[:MAX_ERROR_CHARS]}… ({len(message):,} characters, truncated)"
 
 
 def _now() -> datetime:
@@ -47,12 +58,16 @@ class _BlockYieldedError(Exception):
 
 
 class _Budget:
-    """The run-wide cap on node executions (shared with sub-graph runs)."""
+    """The run-wide caps on node executions and output size (shared with sub-graph runs)."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, settings: GraphSettings, deadline: float | None = None):
         self.limit = limit
         self.used = 0
         self.exhausted = False
+        self.deadline = deadline
+        self.max_value = settings.max_value_bytes
+        self.max_output = settings.max_run_output_bytes
+        self.output_bytes = 0
 
     def take(self) -> bool:
         """Count one execution; False once the limit is reached."""
@@ -61,6 +76,22 @@ class _Budget:
             return False
         self.used += 1
         return True
+
+    async def add_output(self, pin: str, value: Any) -> None:
+        """Count one output value; LimitError when it or the run's total is over its limit."""
+        size = json_size(value, self.max_value, QUICK_SIZE_STEPS)
+        if size is None:
+            size = await asyncio.to_thread(json_size, value, self.max_value) or 0
+        if size > self.max_value:
+            raise LimitError(
+                f"output '{pin}' is over the max_value_bytes limit ({self.max_value:,} bytes)"
+            )
+        self.output_bytes += size
+        if self.output_bytes > self.max_output:
+            raise LimitError(
+                "the run's outputs went over the max_run_output_bytes limit "
+                f"({self.max_output:,} bytes)"
+            )
 
 
 @dataclass(eq=False)
@@ -159,6 +190,11 @@ class _GraphExecution:
         self.abort_reason: str | None = None
         self.abort_event = asyncio.Event()
 
+    @property
+    def timeout_message(self) -> str:
+        """The run's error when it runs out of time (its own timer or a block's deadline)."""
+        return f"the run timed out after {self.runner.settings.timeout_s:g}s"
+
     # ----- wiring values between nodes -----
 
     def _new_exec(self, state: _NodeState) -> _Exec:
@@ -210,6 +246,7 @@ class _GraphExecution:
                 self._deliver(route, part)
 
     def _fail(self, ex: _Exec, message: str) -> None:
+        message = _short_error(message)
         ex.status = S.FAILED
         ex.error = message
         ex.output.setdefault("error", []).append(message)
@@ -229,7 +266,7 @@ class _GraphExecution:
             if state.block_type == BlockType.INPUT:
                 ex = self._new_exec(state)
                 name = state.node.input_default.get("name")
-                if name in self.inputs:
+                if isinstance(name, str) and name in self.inputs:
                     ex.data["value"] = self.inputs[name]
                 self._try_ready(ex)
             elif not state.linked_pins:
@@ -250,12 +287,19 @@ class _GraphExecution:
             node_id=state.node.id,
             node_exec_id=ex.exec_id,
             run_subgraph=self._run_subgraph,
+            deadline=self.budget.deadline,
         )
         stream = state.block.run(ex.model, ctx)
         try:
             async for pin, value in stream:
                 if pin == "error":
                     raise _BlockYieldedError(str(value))
+                try:
+                    await self.budget.add_output(pin, value)
+                except LimitError as err:
+                    if self.budget.output_bytes > self.budget.max_output:
+                        self._abort(f"stopped: {err}")
+                    raise
                 ex.output.setdefault(pin, []).append(value)
                 if state.block_type == BlockType.OUTPUT and pin == "output":
                     self.outputs.setdefault(ex.model.name, []).append(value)
@@ -266,6 +310,8 @@ class _GraphExecution:
             raise
         except Exception as err:  # noqa: BLE001 - any block failure fails the node only
             self._fail(ex, str(err) or type(err).__name__)
+            if isinstance(err, BlockTimeoutError) and err.run_deadline:
+                self._abort(self.timeout_message)
         finally:
             await stream.aclose()
             ex.ended_at = _now()
@@ -338,20 +384,23 @@ class _GraphExecution:
             return S.COMPLETED, None
         if cancelled is not None and cancelled in done:
             return S.TERMINATED, "the run was cancelled"
-        return S.FAILED, f"the run timed out after {timeout:g}s"
+        return S.FAILED, self.timeout_message
 
-    def _terminate_open(self) -> None:
+    def _terminate_open(self, reason: str | None) -> None:
         for ex in self.records:
             if ex.status in (S.QUEUED, S.RUNNING):
                 ex.status = S.TERMINATED
                 ex.ended_at = ex.ended_at or _now()
                 if ex not in self.finished:
                     self.finished.append(ex)
+            if ex.status == S.TERMINATED and ex.error is None:
+                ex.error = reason
 
     async def run(self, *, timeout: float | None, cancel: asyncio.Event | None) -> GraphRun:
         """Run to the end (or timeout/cancel/abort) and build the result."""
         started = _now()
         workers: list[asyncio.Task[None]] = []
+        status, error = S.TERMINATED, "the run was interrupted"
         try:
             self._start()
             await self._flush()
@@ -362,7 +411,7 @@ class _GraphExecution:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            self._terminate_open()
+            self._terminate_open(error)
         await self._flush()
         return GraphRun(
             execution_id=self.run_id,
@@ -425,7 +474,7 @@ class GraphRunner:
     ) -> GraphRun:
         """Check then run a graph; setting `cancel` stops it with status TERMINATED."""
         if not isinstance(graph, Graph):
-            graph = load_graph(graph)
+            graph = load_graph(graph, self.settings)
         inputs = dict(inputs or {})
         self.check(graph, inputs)
         s = self.settings
@@ -437,13 +486,14 @@ class GraphRunner:
             user_agent=s.user_agent,
             transport=self.http_transport,
         )
+        deadline = time.monotonic() + s.timeout_s
         async with http:
             execution = _GraphExecution(
                 self,
                 graph,
                 graph,
                 inputs,
-                _Budget(s.max_node_executions),
+                _Budget(s.max_node_executions, s, deadline),
                 http,
                 0,
                 self.on_node_done,

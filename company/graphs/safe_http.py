@@ -7,12 +7,49 @@ import ipaddress
 import json
 import socket
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _REDIRECTS = (301, 302, 303, 307, 308)
+# Headers kept when a redirect leaves the origin; every other one (Authorization, Cookie,
+# API keys in custom headers...) stays with the origin it was meant for.
+_CROSS_ORIGIN_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "cache-control", "content-language",
+     "content-type", "pragma", "user-agent"}
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def keeps_credentials(old: httpx.URL, new: httpx.URL) -> bool:
+    """True when a redirect stays on its origin (or upgrades http to https on the same host
+    and default ports), as httpx and requests decide whether to keep credentials."""
+    if _origin(old) == _origin(new):
+        return True
+    return (
+        old.scheme == "http"
+        and new.scheme == "https"
+        and old.host == new.host
+        and old.port in (None, 80)
+        and new.port in (None, 443)
+    )
+
+
+def cross_origin_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The headers a request may carry to another origin: no credentials of any kind."""
+    return {k: v for k, v in headers.items() if k.lower() in _CROSS_ORIGIN_HEADERS}
+
+
+def _no_cookies() -> CookieJar:
+    # Connections go to pinned IP addresses, so a cookie jar would file cookies under an IP
+    # that many sites may share; blocks send cookies explicitly, per request, instead.
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 class BlockedAddressError(ValueError):
@@ -119,6 +156,7 @@ class SafeHttpClient:
             "headers": {"User-Agent": user_agent},
             "transport": transport,
             "trust_env": False,
+            "cookies": _no_cookies(),
         }
         self._http: httpx.AsyncClient | None = None
 
@@ -172,15 +210,17 @@ class SafeHttpClient:
         data: Any = None,
         files: Any = None,
     ) -> FetchResult:
-        """Send a request, following redirects (each hop vetted), and read the body."""
+        """Send a request, following redirects (each hop vetted), and read the body.
+
+        A redirect to another origin drops every credential header (see `keeps_credentials`).
+        """
         current = httpx.URL(url)
         method = method.upper()
+        headers = dict(headers or {})
         for _ in range(self.max_redirects + 1):
             target, extra_headers, extensions = await self._target(current)
             merged = {
-                k: v
-                for k, v in (headers or {}).items()
-                if not (extra_headers and k.lower() == "host")
+                k: v for k, v in headers.items() if not (extra_headers and k.lower() == "host")
             }
             request = self._client.build_request(
                 method,
@@ -195,7 +235,10 @@ class SafeHttpClient:
             try:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
-                    current = current.join(location)
+                    following = current.join(location)
+                    if not keeps_credentials(current, following):
+                        headers = cross_origin_headers(headers)
+                    current = following
                     if response.status_code == 303 or (
                         response.status_code in (301, 302) and method == "POST"
                     ):

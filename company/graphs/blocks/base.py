@@ -54,6 +54,7 @@ class BlockContext:
     node_id: str
     node_exec_id: str
     run_subgraph: SubgraphRunner | None = None
+    deadline: float | None = None  # time.monotonic() instant the run must end by
 
 
 def _format_validation_error(err: ValidationError) -> str:

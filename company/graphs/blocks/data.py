@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from company.graphs.blocks.base import Block, BlockContext, BlockOutput, BlockSchema
 from company.graphs.convert import convert
+from company.graphs.offload import run_cpu_bound
 
 MAX_XML_BYTES = 10 * 1024 * 1024
 _DTD_RE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -133,8 +134,9 @@ class XMLParserBlock(Block):
         parsed_xml: dict
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
-        """Yield the parsed document."""
-        yield "parsed_xml", parse_xml(input_data.input_xml)
+        """Yield the parsed document (parsed on a worker thread: it is bounded by size only)."""
+        document = input_data.input_xml
+        yield "parsed_xml", await run_cpu_bound(ctx, "XML parsing", lambda _: parse_xml(document))
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 from company.graphs.blocks.base import Block, BlockContext, BlockOutput, BlockSchema, BlockType
-from company.graphs.templating import render_template
+from company.graphs.errors import LimitError
+from company.graphs.templating import render_for_block
 
 console_log = logging.getLogger("company.graphs.console")
 
@@ -154,19 +155,23 @@ class AgentOutputBlock(Block):
         name: Any
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
-        """Yield the (formatted) value; a broken template yields an `Error: ...` string."""
+        """Yield the (formatted) value; a broken template yields an `Error: ...` string.
+
+        A template over a size or time limit fails the node instead.
+        """
         if input_data.format:
             try:
-                yield (
-                    "output",
-                    render_template(
-                        input_data.format,
-                        {input_data.name: input_data.value},
-                        autoescape=input_data.escape_html,
-                    ),
+                text = await render_for_block(
+                    ctx,
+                    input_data.format,
+                    {input_data.name: input_data.value},
+                    autoescape=input_data.escape_html,
                 )
+            except LimitError:
+                raise
             except Exception as err:  # noqa: BLE001 - AutoGPT reports template errors inline
-                yield "output", f"Error: {err}, {input_data.value}"
+                text = f"Error: {err}, {input_data.value}"
+            yield "output", text
         else:
             yield "output", input_data.value
             yield "name", input_data.name

@@ -14,7 +14,7 @@ from typing import Any
 from company.graphs.blocks.base import Block, BlockContext, BlockOutput, BlockSchema
 from company.graphs.blocks.logic import BranchOutput
 from company.graphs.llm_port import GraphLLM, resolve_model
-from company.graphs.templating import render_template
+from company.graphs.templating import render_for_block
 
 DEFAULT_MODEL = "gpt-4o"
 Messages = list[dict[str, str]]
@@ -30,9 +30,9 @@ def _model(ctx: BlockContext, name: str | None) -> str | None:
     return resolve_model(name, ctx.settings.model_map)
 
 
-def fill_prompt(template: str, values: dict[str, Any]) -> str:
+async def fill_prompt(ctx: BlockContext, template: str, values: dict[str, Any]) -> str:
     """Fill `{{KEY}}` placeholders from `prompt_values` (Jinja2, sandboxed, no escaping)."""
-    return render_template(template, values) if values else template
+    return await render_for_block(ctx, template, values) if values else template
 
 
 def response_schema(expected: dict[str, str], list_result: bool = False) -> dict[str, Any]:
@@ -162,10 +162,10 @@ class AITextGeneratorBlock(Block):
         values = input_data.prompt_values
         messages: Messages = []
         if input_data.sys_prompt:
-            messages.append(
-                {"role": "system", "content": fill_prompt(input_data.sys_prompt, values)}
-            )
-        messages.append({"role": "user", "content": fill_prompt(input_data.prompt, values)})
+            system = await fill_prompt(ctx, input_data.sys_prompt, values)
+            messages.append({"role": "system", "content": system})
+        prompt = await fill_prompt(ctx, input_data.prompt, values)
+        messages.append({"role": "user", "content": prompt})
         answer = await _llm(ctx).ask(messages, model=_model(ctx, input_data.model))
         yield "response", answer
         yield "prompt", messages
@@ -205,9 +205,8 @@ class AIStructuredResponseGeneratorBlock(Block):
             if m
         ]
         if input_data.sys_prompt:
-            messages.append(
-                {"role": "system", "content": fill_prompt(input_data.sys_prompt, values)}
-            )
+            system = await fill_prompt(ctx, input_data.sys_prompt, values)
+            messages.append({"role": "system", "content": system})
         if input_data.expected_format:
             messages.append(
                 {
@@ -218,7 +217,8 @@ class AIStructuredResponseGeneratorBlock(Block):
                 }
             )
         if input_data.prompt:
-            messages.append({"role": "user", "content": fill_prompt(input_data.prompt, values)})
+            prompt = await fill_prompt(ctx, input_data.prompt, values)
+        messages.append({"role": "user", "content": prompt})
         model = _model(ctx, input_data.model)
         if not input_data.expected_format:
             answer = await _llm(ctx).ask(messages, model=model)

@@ -6,8 +6,14 @@ import json
 import re
 from typing import Any
 
+import regex
+
+from company.graphs import safe_regex
 from company.graphs.blocks.base import Block, BlockContext, BlockOutput, BlockSchema
-from company.graphs.templating import render_template
+from company.graphs.errors import LimitError
+from company.graphs.offload import run_cpu_bound
+from company.graphs.template_sizes import join_size, replace_size
+from company.graphs.templating import render_for_block
 
 
 def _as_text(value: Any) -> str:
@@ -17,6 +23,12 @@ def _as_text(value: Any) -> str:
 def _flags(case_sensitive: bool, dot_all: bool) -> int:
     flags = 0 if case_sensitive else re.IGNORECASE
     return flags | re.DOTALL if dot_all else flags
+
+
+def _check_size(ctx: BlockContext, size: int, what: str) -> None:
+    limit = ctx.settings.max_value_bytes
+    if size > limit:
+        raise LimitError(f"{what} would be {size:,} characters, over max_value_bytes ({limit:,})")
 
 
 class FillTextTemplateBlock(Block):
@@ -40,8 +52,8 @@ class FillTextTemplateBlock(Block):
         """Yield the rendered text."""
         yield (
             "output",
-            render_template(
-                input_data.format, input_data.values, autoescape=input_data.escape_html
+            await render_for_block(
+                ctx, input_data.format, input_data.values, autoescape=input_data.escape_html
             ),
         )
 
@@ -64,6 +76,8 @@ class CombineTextsBlock(Block):
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
         """Yield the joined text."""
+        limit = ctx.settings.max_value_bytes
+        _check_size(ctx, join_size(input_data.delimiter, input_data.input, limit), "the text")
         yield "output", input_data.delimiter.join(input_data.input)
 
 
@@ -114,7 +128,9 @@ class TextReplaceBlock(Block):
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
         """Yield the text with replacements."""
-        yield "output", input_data.text.replace(input_data.old, input_data.new)
+        text, old, new = input_data.text, input_data.old, input_data.new
+        _check_size(ctx, replace_size(text, old, new), "the replaced text")
+        yield "output", text.replace(old, new)
 
 
 class MatchTextPatternBlock(Block):
@@ -141,7 +157,13 @@ class MatchTextPatternBlock(Block):
         """Yield on `positive` when the pattern matches, else on `negative`."""
         output = input_data.data or input_data.text
         flags = _flags(input_data.case_sensitive, input_data.dot_all)
-        if re.search(input_data.match, _as_text(input_data.text), flags):
+        max_size = ctx.settings.max_regex_size
+
+        def work(deadline: float) -> bool:
+            pattern = safe_regex.compile_pattern(input_data.match, flags, max_size=max_size)
+            return safe_regex.search(pattern, _as_text(input_data.text), deadline) is not None
+
+        if await run_cpu_bound(ctx, "regex match", work):
             yield "positive", output
         else:
             yield "negative", output
@@ -173,13 +195,23 @@ class ExtractTextInformationBlock(Block):
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
         """Yield each match on `positive` (or the text on `negative`), then the summary."""
         flags = _flags(input_data.case_sensitive, input_data.dot_all)
-        matches = [
-            match.group(input_data.group)
-            for match in re.finditer(input_data.pattern, _as_text(input_data.text), flags)
-            if input_data.group <= len(match.groups())
-        ]
-        if not input_data.find_all:
-            matches = matches[:1]
+        max_size = ctx.settings.max_regex_size
+        group, find_all = input_data.group, input_data.find_all
+
+        def work(deadline: float) -> list[str]:
+            pattern = safe_regex.compile_pattern(input_data.pattern, flags, max_size=max_size)
+            if group > pattern.groups:
+                return []
+            found, size = [], 0
+            for match in safe_regex.finditer(pattern, _as_text(input_data.text), deadline):
+                found.append(match.group(group))
+                size += len(found[-1] or "") + 4
+                _check_size(ctx, size, "the matched results")
+                if not find_all:
+                    break
+            return found
+
+        matches = await run_cpu_bound(ctx, "regex extraction", work)
         for match in matches:
             yield "positive", match
         if not matches:
@@ -229,16 +261,37 @@ _LANGUAGE_ALIASES: dict[str, tuple[str, ...]] = {
     "xml": ("xml",),
 }
 _FENCE_RE = {
-    alias: re.compile(rf"```{re.escape(alias)}[ \t]*\n(.*?)\n```", re.DOTALL | re.IGNORECASE)
+    alias: regex.compile(
+        rf"```{re.escape(alias)}[ \t]*\n(.*?)\n```", regex.DOTALL | regex.IGNORECASE
+    )
     for aliases in _LANGUAGE_ALIASES.values()
     for alias in aliases
 }
-_ANY_FENCE_RE = re.compile(
+_ANY_FENCE_RE = regex.compile(
     r"```(?:"
     + "|".join(re.escape(a) for aliases in _LANGUAGE_ALIASES.values() for a in aliases)
     + r")[ \t]*\n[\s\S]*?```",
-    re.IGNORECASE,
+    regex.IGNORECASE,
 )
+_BLANK_LINES_RE = regex.compile(r"\n\s*\n")
+
+
+def extract_code(text: str, deadline: float) -> dict[str, str]:
+    """Each language's fenced code (joined by blank lines) and the `remaining_text`."""
+    found: dict[str, str] = {}
+    for pin, aliases in _LANGUAGE_ALIASES.items():
+        blocks = [
+            m.group(1).strip()
+            for alias in aliases
+            for m in safe_regex.finditer(_FENCE_RE[alias], text, deadline)
+        ]
+        if blocks:
+            found[pin] = "\n\n".join(blocks)
+    remaining = safe_regex.sub(_ANY_FENCE_RE, "", text, deadline).strip()
+    remaining = safe_regex.sub(_BLANK_LINES_RE, "\n", remaining, deadline)
+    if remaining:
+        found["remaining_text"] = remaining
+    return found
 
 
 class CodeExtractionBlock(Block):
@@ -274,18 +327,10 @@ class CodeExtractionBlock(Block):
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
         """Yield each language's code (joined by blank lines), then the remaining text."""
-        for pin, aliases in _LANGUAGE_ALIASES.items():
-            blocks = [
-                m.group(1).strip()
-                for alias in aliases
-                for m in _FENCE_RE[alias].finditer(input_data.text)
-            ]
-            if blocks:
-                yield pin, "\n\n".join(blocks)
-        remaining = _ANY_FENCE_RE.sub("", input_data.text).strip()
-        remaining = re.sub(r"\n\s*\n", "\n", remaining)
-        if remaining:
-            yield "remaining_text", remaining
+        text = input_data.text
+        found = await run_cpu_bound(ctx, "code extraction", lambda d: extract_code(text, d))
+        for pin, value in found.items():
+            yield pin, value
 
 
 BLOCKS: list[type[Block]] = [
