@@ -15,15 +15,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.hostile import run_hostile  # noqa: E402
+from benchmarks.hostile import HostileResult, run_hostile  # noqa: E402
 
 
 def main() -> None:
-    """Run once and print the tables."""
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run_hostile(Path(tmp))
+    """Run twice (clients sharing every CPU with the server; server pinned apart) and print."""
+    for pin in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run_hostile(Path(tmp), pin=pin)
+        report(result, "server on CPU 0, attackers on the others" if pin
+               else "server and attackers share every CPU")
+
+
+def report(result: HostileResult, placement: str) -> None:
+    """Print one run's tables."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"hostile load on startup.py serve (load average {load}, {os.cpu_count()} CPUs)\n")
+    print(f"\nhostile load on startup.py serve: {placement} (load average {load}, "
+          f"{os.cpu_count()} CPUs)\n")
     health = result.health_summary()
     print("| /v1/health probes | p50 ms | p99 ms | max ms | failed | server peak RSS MB |")
     print("|---:|---:|---:|---:|---:|---:|")

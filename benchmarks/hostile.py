@@ -213,8 +213,15 @@ ATTACKS = {"1 Hz WAV": _one_hertz, "100,000 parts": _many_parts,
            "60 MB chunked": _oversized_chunked, "stalled upload": _stalled}
 
 
-def run_hostile(tmp: Path, *, probe_every_s: float = 0.05) -> HostileResult:
-    """Start serve, run the hostile load, and measure; the server is stopped at the end."""
+def _pin_clients(cpus: set[int]) -> None:
+    os.sched_setaffinity(0, cpus)
+
+
+def run_hostile(tmp: Path, *, probe_every_s: float = 0.05, pin: bool = False) -> HostileResult:
+    """Start serve, run the hostile load, and measure; the server is stopped at the end.
+
+    ``pin``: the server gets CPU 0 and the attacking clients the other CPUs, so the numbers
+    show the server's own responsiveness rather than clients starving it of CPU."""
     fake = script(FakeOllama()).start()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -222,10 +229,15 @@ def run_hostile(tmp: Path, *, probe_every_s: float = 0.05) -> HostileResult:
     result = HostileResult()
     try:
         _wait_healthy(url, proc, tmp)
+        cpus = sorted(os.sched_getaffinity(0))
+        client_cpus = set(cpus[1:]) if pin and len(cpus) > 1 else set(cpus)
+        if pin and len(cpus) > 1:
+            os.sched_setaffinity(proc.pid, {cpus[0]})
         started = time.perf_counter()
         task = httpx.post(f"{url}/v1/tasks", json={"request": "Does my text match the pattern?"},
                           timeout=10).json()["task_id"]
-        pool = ProcessPoolExecutor(len(ATTACKS), mp_context=multiprocessing.get_context("fork"))
+        pool = ProcessPoolExecutor(len(ATTACKS), mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_pin_clients, initargs=(client_cpus,))
         futures = [pool.submit(_timed, name, url) for name in ATTACKS]
         with httpx.Client(timeout=5) as client:
             while not all(f.done() for f in futures) or not result.runaway_status:

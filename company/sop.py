@@ -60,7 +60,7 @@ class SOPLimits(BaseModel):
     n_round: int | None = Field(default=None, ge=1)
     max_llm_calls: int | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, gt=0)
-    investment: float | None = Field(default=None, gt=0)
+    investment: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
 
 class SOPLLM(BaseModel):

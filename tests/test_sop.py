@@ -42,3 +42,10 @@ def test_react_mode_is_validated():
     text = "name: x\nroles:\n  - name: Analyst\n    react_mode: chaos\n"
     with pytest.raises(SOPError, match=r":4: roles\.0\.react_mode"):
         parse_sop(text, source="x.yaml")
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-1"])
+def test_sop_investment_must_be_finite_and_positive(value: str):
+    text = f"name: x\nroles:\n  - name: Analyst\nlimits: {{investment: {value}}}\n"
+    with pytest.raises(SOPError, match="investment"):
+        parse_sop(text, source="x.yaml")

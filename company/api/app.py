@@ -50,6 +50,8 @@ def create_app(
         team = company or Company(config)
         sops = SopResolver(config.sop)
         sops.default()  # a broken default SOP stops the start with its file and line
+        # load the graph catalogue now, off the loop, not inside the first task's round
+        await asyncio.to_thread(team.services.catalogue)
         pool = RunPool(team, settings)
         api = ApiState(config=config, settings=settings, company=team, pool=pool, sops=sops,
                        decodes=asyncio.Semaphore(settings.max_concurrent_decodes))
