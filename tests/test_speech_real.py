@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from company.speech import WhisperService, WhisperSettings, decode_audio
 from company.speech.synth import speak_to_wav
 from company.speech.wer import normalize_words, word_error_rate
+from tests.real_models import require_model
 
 pytestmark = pytest.mark.real_model
 
@@ -37,25 +37,11 @@ PARAGRAPH = (
 PARAGRAPH_MAX_WER = 0.20
 
 
-def model_file(name: str) -> Path:
-    """The converted (or official) checkpoint of ``name`` in the model cache, else fail."""
-    from company.models import cached_model_file
-
-    path = cached_model_file(name)
-    if path is None:
-        pytest.fail(
-            f"Whisper '{name}' is not in the model cache: run `python startup.py models pull "
-            f"{name}` (make test does this first)",
-            pytrace=False,
-        )
-    return path
-
-
 def _service(name: str) -> WhisperService:
     """A CPU service for cached model ``name``: a generous batch wait so concurrent clips batch,
     one thread like the other speech tests (robust when the test machine's cores are busy)."""
     settings = WhisperSettings(
-        model=str(model_file(name)), device="cpu", batch_wait_ms=200, threads=1
+        model=str(require_model(name)), device="cpu", batch_wait_ms=200, threads=1
     )
     return WhisperService(settings)
 

@@ -54,12 +54,8 @@ def choose_provider(llm: Any) -> ProviderChoice:
 def resolve_auto(config: Any) -> ProviderChoice:
     """Replace ``auto`` in the config by the concrete choice (once per process) and return it."""
     choice = choose_provider(config.llm)
-    if config.llm.provider == "auto":
-        config.llm.provider = choice.provider
-        if choice.provider == "embedded":
-            config.llm.model = choice.model
-            config.llm.force_model = True  # one model is loaded: SOPs cannot pick another
-    elif choice.provider == "embedded":
+    config.llm.provider = choice.provider
+    if choice.provider == "embedded":
         config.llm.model = choice.model
-        config.llm.force_model = True
+        config.llm.force_model = True  # one model is loaded: SOPs cannot pick another
     return choice

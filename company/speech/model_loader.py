@@ -112,6 +112,7 @@ def catalogue_checkpoint(name: str) -> Path | None:
 def catalogue_cache_file(name: str) -> Path | None:
     """Where ``models pull`` puts the catalogue Whisper model ``name``; None if not catalogued."""
     from company.models import catalogue_entry
+    from company.models.cache import model_path
     from company.models.errors import ModelError
     from company.models.settings import ModelSettings
 
@@ -121,7 +122,7 @@ def catalogue_cache_file(name: str) -> Path | None:
         return None
     if entry is None or entry.kind != "whisper":
         return None
-    return ModelSettings().resolved_dir() / "whisper" / entry.file
+    return model_path(entry, ModelSettings())
 
 
 def _probe_download(
