@@ -17,7 +17,7 @@ test:
 
 test-fast:
 	@scripts/setup.sh test
-	.venv/bin/python -m pytest tests -m "not real_model"
+	.venv/bin/python -m pytest tests -m "not real_model and not slow"
 
 setup:
 	@scripts/setup.sh test

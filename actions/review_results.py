@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-from actions.context import latest_analysis, latest_results
+from actions.analyze_request import AnalyzeRequest
+from actions.memory_queries import latest_payload
+from actions.run_graphs import RunGraphs
 from actions.summarize_results import SummarizeResults
 from company.action import Action, ActionOutput
 from company.message import Message
-from company.payloads import Review
+from company.payloads import Analysis, GraphResults, Review
 
 
 class ReviewResults(Action):
     """Reviews RunGraphs results; a bounded number of times asks the Planner to re-plan."""
 
-    name = "ReviewResults"
-    triggers = ("RunGraphs",)
+    triggers = (RunGraphs,)
+    payload = Review
     description = "check the results against the request; accept and report, or ask to re-plan"
 
     async def run(self, news: list[Message]) -> ActionOutput | None:
         """Review the newest results."""
-        results = latest_results(self.ctx.memory, news)
+        results: GraphResults | None = latest_payload(self.ctx.memory, news, RunGraphs)
         if results is None:
             return None
         max_replans = int(self.ctx.options.get("max_replans", 1))
         replans = sum(
-            1 for m in self.ctx.memory.by_cause("ReviewResults")
+            1 for m in self.ctx.memory.by_cause(ReviewResults)
             if m.payload and m.payload.get("verdict") == "replan"
         )
         if replans < max_replans:
-            analysis = latest_analysis(self.ctx.memory, news)
+            analysis: Analysis | None = latest_payload(self.ctx.memory, news, AnalyzeRequest)
             prompt = self.render(
                 analysis=analysis, replans_left=max_replans - replans,
                 steps=[s.model_dump(mode="json") for s in results.steps],
             )
-            review = await self.ctx.llm.ask_model([{"role": "user", "content": prompt}], Review)
+            review = await self.llm.ask_model([{"role": "user", "content": prompt}], Review)
             if review.verdict == "replan":
                 return ActionOutput(content=f"Re-plan: {review.feedback}", payload=review,
                                     send_to=["Planner"])

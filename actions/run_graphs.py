@@ -7,15 +7,17 @@ import re
 import time
 from typing import Any
 
-from actions.context import latest_analysis, latest_plan
-from actions.write_plan import draft_plan
-from company.action import Action, ActionFailed, ActionOutput
+from actions.analyze_request import AnalyzeRequest
+from actions.memory_queries import latest_payload
+from actions.planning import STEP_REF, draft_plan
+from actions.write_plan import WritePlan
+from company.action import Action, ActionFailed, ActionOutput, published_by
 from company.events import EventKind
 from company.message import Message
-from company.payloads import GraphResults, Plan, PlanStep, StepResult
+from company.payloads import Analysis, GraphResults, Plan, PlanStep, StepResult
+from company.status import StepStatus
 
-_WHOLE_REF = re.compile(r"^\{\{\s*(\w+)\.(\w+)\s*\}\}$")
-_REF = re.compile(r"\{\{\s*(\w+)\.(\w+)\s*\}\}")
+_WHOLE_REF = re.compile(rf"^{STEP_REF.pattern}$")
 
 
 def resolve_inputs(inputs: dict[str, Any], done: dict[str, StepResult]) -> dict[str, Any]:
@@ -31,8 +33,8 @@ def resolve_inputs(inputs: dict[str, Any], done: dict[str, StepResult]) -> dict[
     for name, value in inputs.items():
         if isinstance(value, str) and (whole := _WHOLE_REF.match(value)):
             resolved[name] = first(whole.group(1), whole.group(2))
-        elif isinstance(value, str) and _REF.search(value):
-            resolved[name] = _REF.sub(lambda m: str(first(m.group(1), m.group(2))), value)
+        elif isinstance(value, str) and STEP_REF.search(value):
+            resolved[name] = STEP_REF.sub(lambda m: str(first(m.group(1), m.group(2))), value)
         else:
             resolved[name] = value
     return resolved
@@ -41,20 +43,26 @@ def resolve_inputs(inputs: dict[str, Any], done: dict[str, StepResult]) -> dict[
 class RunGraphs(Action):
     """Runs every step of the newest plan and publishes each step's status and outputs."""
 
-    name = "RunGraphs"
-    triggers = ("WritePlan",)
+    triggers = (WritePlan,)
+    payload = GraphResults
     description = "run the plan's graphs and collect their outputs"
 
     async def run(self, news: list[Message]) -> ActionOutput | None:
-        """Execute the plan in the news (or, with no Planner, plan from the analysis first)."""
-        plan = latest_plan(self.ctx.memory, news) if _has(news, "WritePlan") else None
-        source = next((m for m in reversed(news) if m.cause_by == "WritePlan"), None)
-        if plan is None:
-            analysis = latest_analysis(self.ctx.memory, news)
+        """Execute the newest plan, whatever news woke the Executor (a plan, or a critic's
+        approval); news of an analysis (an SOP with no Planner) is planned here first."""
+        analyses = published_by(news, AnalyzeRequest)
+        if analyses:
+            analysis: Analysis | None = latest_payload(self.ctx.memory, news, AnalyzeRequest)
             if analysis is None:
+                raise ActionFailed("the analysis in the news carries no payload to plan from")
+            plan: Plan | None = await draft_plan(self, analysis)
+            source: Message | None = analyses[-1]
+        else:
+            plan = latest_payload(self.ctx.memory, news, WritePlan)
+            if plan is None:
                 raise ActionFailed("there is no plan (and no analysis) to execute")
-            plan = await draft_plan(self, analysis)
-            source = next((m for m in reversed(news) if m.cause_by == "AnalyzeRequest"), None)
+            source = (published_by(news, WritePlan) or [self.ctx.memory.latest(WritePlan)])[-1]
+        assert plan is not None
         key = source.id if source is not None else "plan"
         results = await self.execute(plan, key)
         return ActionOutput(content=describe_results(results), payload=results)
@@ -68,7 +76,8 @@ class RunGraphs(Action):
             if not ready:
                 for step in pending:
                     done[step.id] = StepResult(step_id=step.id, graph=step.graph,
-                                               status="SKIPPED", error="circular dependencies")
+                                               status=StepStatus.SKIPPED,
+                                               error="circular dependencies")
                 break
             results = await asyncio.gather(*(self._step(s, done, key) for s in ready))
             for step, result in zip(ready, results, strict=True):
@@ -79,21 +88,23 @@ class RunGraphs(Action):
     async def _step(self, step: PlanStep, done: dict[str, StepResult], key: str) -> StepResult:
         from company.graphs.errors import GraphError
 
-        failed = [d for d in step.depends_on if done[d].status != "COMPLETED" or done[d].error]
+        failed = [d for d in step.depends_on
+                  if done[d].status is not StepStatus.COMPLETED or done[d].error]
         if failed:
-            return StepResult(step_id=step.id, graph=step.graph, status="SKIPPED",
+            return StepResult(step_id=step.id, graph=step.graph, status=StepStatus.SKIPPED,
                               error=f"skipped: it depends on {', '.join(failed)}, which failed")
         started = time.perf_counter()
         try:
             inputs = resolve_inputs(step.inputs, done)
             run = await self._run_graph(step, inputs, f"{key}:{step.id}")
         except (GraphError, ActionFailed) as exc:
-            return StepResult(step_id=step.id, graph=step.graph, status="FAILED", error=str(exc),
+            return StepResult(step_id=step.id, graph=step.graph, status=StepStatus.FAILED,
+                              error=str(exc),
                               duration_s=round(time.perf_counter() - started, 4))
         node_errors = [f"{n.block_name or n.node_id}: {n.error}" for n in run.failed_nodes]
         error = run.error or ("; ".join(node_errors) if node_errors else None)
         return StepResult(
-            step_id=step.id, graph=step.graph, status=run.status.value,
+            step_id=step.id, graph=step.graph, status=StepStatus(run.status.value),
             outputs=run.outputs, error=error,
             # a remote execution id is a fact worth keeping; a local run's id is random and
             # would make message logs differ between identical runs
@@ -109,8 +120,8 @@ class RunGraphs(Action):
 
         entry = self.ctx.services.catalogue().get(step.graph)
         settings = self.ctx.services.graph_settings()
-        self.ctx.event(EventKind.GRAPH_NODE, step=step.id, graph=step.graph, status="RUNNING",
-                       where=settings.executor)
+        self.ctx.event(EventKind.GRAPH_NODE, step=step.id, graph=step.graph,
+                       status=StepStatus.RUNNING, where=settings.executor)
         if settings.executor == "remote":
             return await self._run_remote(entry.graph, inputs, step_key, settings)
 
@@ -137,10 +148,6 @@ class RunGraphs(Action):
 
             return await client.execute(graph.id, graph.version or 1, inputs,
                                         record_execution=record)
-
-
-def _has(news: list[Message], cause: str) -> bool:
-    return any(m.cause_by == cause for m in news)
 
 
 def describe_results(results: GraphResults) -> str:

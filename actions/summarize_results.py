@@ -4,38 +4,43 @@ from __future__ import annotations
 
 import json
 
-from actions.context import boss_requests, latest_analysis, latest_plan, latest_results
-from company.action import Action, ActionOutput
+from actions.analyze_request import AnalyzeRequest
+from actions.memory_queries import boss_requests, latest_payload
+from actions.run_graphs import RunGraphs
+from actions.write_plan import WritePlan
+from company.action import Action, ActionOutput, published_by
 from company.message import Message
-from company.payloads import Report, StepResult
+from company.payloads import GraphResults, Plan, Report, StepResult
+from company.status import StepStatus
 
 
 class SummarizeResults(Action):
     """The LLM's narrative plus a results section written from the data itself."""
 
-    name = "SummarizeResults"
-    triggers = ("RunGraphs",)
+    triggers = (RunGraphs,)
+    payload = Report
     description = "write the final report to the Boss from the plan's results"
 
     async def run(self, news: list[Message]) -> ActionOutput | None:
         """Write the report for the newest plan and results."""
         memory = self.ctx.memory
-        results = latest_results(memory, news)
-        plan = latest_plan(memory, news)
-        executed = results is not None and any(m.cause_by == "RunGraphs" for m in news)
+        results: GraphResults | None = latest_payload(memory, news, RunGraphs)
+        plan: Plan | None = latest_payload(memory, news, WritePlan)
+        executed = results is not None and bool(published_by(news, RunGraphs))
         if executed and results is not None:
             steps = results.steps
         else:
-            steps = [StepResult(step_id=s.id, graph=s.graph, status="planned, not executed")
+            steps = [StepResult(step_id=s.id, graph=s.graph, status=StepStatus.PLANNED)
                      for s in (plan.steps if plan else [])]
         requests = boss_requests(memory)
         request = requests[-1].content if requests else ""
         prompt = self.render(
-            request=request, analysis=latest_analysis(memory, news), executed=executed,
+            request=request, analysis=latest_payload(memory, news, AnalyzeRequest),
+            executed=executed,
             steps=[{"id": s.step_id, "graph": s.graph, "status": s.status, "outputs": s.outputs,
                     "error": s.error} for s in steps],
         )
-        narrative = (await self.ctx.llm.ask([{"role": "user", "content": prompt}])).strip()
+        narrative = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
         table = results_section(steps, executed, planned=plan is not None)
         markdown = f"{narrative}\n\n{table}".strip()
         return ActionOutput(content=markdown, payload=Report(markdown=markdown))

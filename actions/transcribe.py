@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from company.action import Action, ActionFailed, ActionOutput
+from company.action import Action, ActionFailed, ActionOutput, published_by
+from company.boss import VoiceRequest
 from company.events import EventKind
 from company.message import Message
 from company.payloads import TranscriptPayload, TranscriptSegment, VoiceRequestPayload
@@ -23,15 +24,15 @@ def merge_text(transcript: str, typed: str) -> str:
 class Transcribe(Action):
     """Transcribes each voice request in the news with the shared Whisper service."""
 
-    name = "Transcribe"
-    triggers = ("VoiceRequest",)
+    triggers = (VoiceRequest,)
+    payload = TranscriptPayload
     description = "transcribe the Boss's voice note and merge it with the typed text"
 
     async def run(self, news: list[Message]) -> ActionOutput | None:
         """Transcribe the newest voice request; bad audio with typed text still goes on."""
         from company.speech.errors import SpeechError
 
-        voices = [m for m in news if m.cause_by == "VoiceRequest" and m.payload]
+        voices = [m for m in published_by(news, VoiceRequest) if m.payload]
         if not voices:
             return None
         voice = VoiceRequestPayload.model_validate(voices[-1].payload)

@@ -54,6 +54,7 @@ CHILD = """
 import json, sys, time
 from pathlib import Path
 import xllamacpp  # noqa: F401 - imported before the first reading, as in the parent
+from company.run_options import RunOptions
 from company.llm.embedded import EmbeddedServer, EmbeddedSettings
 
 def rss_mib():
@@ -286,11 +287,11 @@ async def bench_model(model: str, path: Path, args: argparse.Namespace) -> dict[
 
 async def run_task(model: str, args: argparse.Namespace) -> TaskRow:
     """The whole request through Company with the embedded provider, workspace in a temp dir."""
+    from company.company import Company
     from company.config import AppConfig
     from company.llm.embedded import EmbeddedSettings, shutdown_all
-    from company.sop import load_sop
+    from company.run_options import RunOptions
     from company.store import Store
-    from company.team import Company
 
     with tempfile.TemporaryDirectory() as tmp:
         config = AppConfig(workspace=Path(tmp) / "ws")
@@ -302,7 +303,7 @@ async def run_task(model: str, args: argparse.Namespace) -> TaskRow:
         company = Company(config, store=store)
         started = time.perf_counter()
         try:
-            outcome = await company.run(TASK, sop=load_sop("default"))
+            outcome = await company.run(TASK, RunOptions(sop="default"))
         finally:
             wall = time.perf_counter() - started
             server = getattr(company.provider, "_server", None)

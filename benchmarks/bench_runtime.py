@@ -92,7 +92,7 @@ def cold() -> dict[str, float]:
             "def rss():\n"
             "    for line in open('/proc/self/status'):\n"
             "        if line.startswith('VmRSS:'): return int(line.split()[1])\n"
-            "r=rss();t=time.perf_counter();import company.team;d=time.perf_counter()-t\n"
+            "r=rss();t=time.perf_counter();import company.company;d=time.perf_counter()-t\n"
             "print(d, rss()-r)")
     runs = [subprocess.check_output([sys.executable, "-c", code], cwd=root).split()
             for _ in range(3)]
@@ -143,7 +143,7 @@ def main() -> None:
     table.add_row("", "rounds / mean per round", f"{wid['rounds']:.0f} / "
                   f"{wid['per_round_ms']:.1f} ms")
     table.add_row("", "peak traced memory", f"{wid['peak_mb']:.1f} MB")
-    table.add_row("cold", "import company.team (time, RSS growth)",
+    table.add_row("cold", "import company.company (time, RSS growth)",
                   f"{col['import_s']:.3f} s, {col['import_mb']:.0f} MB")
     table.add_row("", "create one role", f"{col['role_ms']:.3f} ms, {col['role_kb']:.1f} KB")
     table.add_row("", "startup.py --help wall time", f"{col['help_s']:.3f} s")

@@ -1,17 +1,28 @@
-"""``startup.py``: argument parsing and the run command (heavy imports stay lazy)."""
+"""``startup.py``: argument parsing and the run command (heavy imports stay lazy); the
+helpers every command shares live in ``company.cli_common``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import math
-import os
 import shutil
 import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
+
+from company import commands
+from company.cli_common import (
+    CommonOptions,
+    add_common,
+    choose_llm,
+    fail,
+    load_settings,
+    ollama_note,
+    positive_usd,
+    preflight,
+)
 
 SUBCOMMANDS = ("graphs", "transcribe", "serve", "research", "models")
 
@@ -26,19 +37,6 @@ commands:
   startup.py research ...               run request sets through SOP variants and compare
   startup.py models list|pull|import-whisper  the model cache (GGUF LLMs, Whisper checkpoints)
 """
-
-
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """Options every command takes."""
-    parser.add_argument("--config", help="config YAML (default config/config.yaml)")
-    parser.add_argument("--workspace", help="where runs write (default workspace/)")
-    parser.add_argument("--llm", help="provider:model[@host], e.g. ollama:qwen2.5 or "
-                        "openai:gpt-4o-mini@http://host/v1")
-    parser.add_argument("--sop", help="SOP name under config/sops/ or a YAML path")
-    parser.add_argument("--whisper-model", help="Whisper model name or checkpoint path "
-                        "(also WHISPER_MODEL)")
-    parser.add_argument("--cache", choices=("off", "record", "replay", "auto"),
-                        help="LLM record/replay cache mode")
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -60,49 +58,9 @@ def run_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def positive_usd(text: str) -> float:
-    """An ``--investment``: a finite number of USD above zero (NaN and inf are refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of USD, not {text!r}")
-    return value
-
-
-def load_settings(args: argparse.Namespace) -> Any:
-    """The config with this command's flags applied."""
-    from company.config import apply_llm_spec, load_config
-    from company.llm.spec import parse_llm_spec
-
-    config = load_config(args.config)
-    if args.workspace:
-        config.workspace = Path(args.workspace)
-    if args.llm:
-        apply_llm_spec(config, parse_llm_spec(args.llm))
-    if args.cache:
-        config.llm.cache = args.cache
-    if getattr(args, "whisper_model", None):
-        config.speech["model"] = args.whisper_model
-    elif os.environ.get("WHISPER_MODEL"):
-        config.speech.setdefault("model", os.environ["WHISPER_MODEL"])
-    if args.sop:
-        config.sop = args.sop
-    return config
-
-
-def fail(message: str, code: int = 2) -> int:
-    """Print one clear error line and return the exit code."""
-    print(f"error: {message}", file=sys.stderr)
-    return code
-
-
 def main(argv: list[str]) -> int:
     """Entry point of ``startup.py``."""
     if argv and argv[0] in SUBCOMMANDS:
-        from company import commands
-
         return commands.dispatch(argv[0], argv[1:])
     args = run_parser().parse_args(argv)
     try:
@@ -120,61 +78,25 @@ def main(argv: list[str]) -> int:
                     "pass another --workspace")
 
 
-async def preflight(company: Any, model: str, console: Any, pull: bool) -> None:
-    """Check the model server answers and the model is there (pull it with a progress bar)."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-    if not pull and company.provider.name != "embedded":
-        if not await company.provider.reachable():
-            from company.llm.base import LLMUnavailable
-
-            raise LLMUnavailable(f"cannot reach the model server at {company.provider.host}"
-                                 " (start Ollama with `ollama serve`)")
-        return
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  console=console, transient=True) as progress:
-        bar = progress.add_task(f"checking {model}", total=None)
-
-        def on_pull(status: str, completed: int | None, total: int | None) -> None:
-            progress.update(bar, description=f"pulling {model}: {status}", completed=completed,
-                            total=total)
-
-        await company.provider.ensure_model(model, on_pull)
-
-
-def ollama_note(choice: Any) -> str:
-    """What auto tried before the embedded model, for error messages."""
-    if not choice.ollama_tried:
-        return ""
-    return (f"\nalso tried: an Ollama server at {choice.ollama_tried} (no answer; start one with "
-            "`ollama serve` or set OLLAMA_HOST)")
-
-
-def choose_llm(config: Any, console: Any) -> Any:
-    """Resolve ``llm.provider: auto`` once for this process and say what was chosen and why."""
-    from company.llm.select import resolve_auto
-
-    choice = resolve_auto(config)
-    console.print(f"[dim]{choice.describe()}[/]")
-    return choice
-
-
 async def run_command(args: argparse.Namespace) -> int:
     """Run or resume a request and show it live."""
     from rich.console import Console
 
+    from company.company import Company, new_task_id
     from company.live import follow
     from company.llm.base import LLMError
     from company.payloads import VoiceRequestPayload
-    from company.sop import SOPError, load_sop, parse_sop
-    from company.team import Company, new_task_id
+    from company.run_options import RunOptions, choose_sop, resolve_run
+    from company.sop import SOPError
+    from company.status import TaskStatus
     from company.workspace import WorkspaceError, open_store
 
     request = " ".join(args.request).strip()
     if not request and not args.resume and not args.audio:
         return fail('give a request, e.g. python startup.py "summarize https://example.com"')
     try:
-        config = load_settings(args)
+        config = load_settings(CommonOptions.from_args(args))
+        options = RunOptions(n_round=args.n_round, investment=args.investment)
     except (ValueError, OSError) as exc:
         return fail(str(exc))
     try:
@@ -184,28 +106,21 @@ async def run_command(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json)
     choice = choose_llm(config, console)
     company = Company(config, store=store)
-    if args.investment is not None:
-        try:
-            company.invest(args.investment)
-        except ValueError as exc:
-            return fail(str(exc))
-    company.n_round = args.n_round
     try:
         if args.resume:
             task = store.get_task(args.resume)
             if task is None:
                 return fail(f"no task {args.resume!r} in {store.path}")
-            sop = parse_sop(task.sop_text, source=task.sop_name)
+            settings = company.settings_for(task, options)
             task_id = args.task_id = task.id
         else:
-            sop = load_sop(config.sop)
+            settings = resolve_run(options, choose_sop(options, config), config)
             task_id = new_task_id()
     except SOPError as exc:
         return fail(str(exc))
-    model = company.model_for(sop)
     if not args.no_preflight:
         try:
-            await preflight(company, model, console, config.llm.pull_missing)
+            await preflight(company.provider, settings.model, console, config.llm.pull_missing)
         except LLMError as exc:
             return fail(f"{exc}{ollama_note(choice)}", 3)
     voice = None
@@ -222,18 +137,20 @@ async def run_command(args: argparse.Namespace) -> int:
             if request or voice:
                 company.add_boss_message(task_id, request, voice)
         else:
-            company.create_task(request, sop=sop, voice=voice, task_id=task_id)
+            company.create_task(request, options.model_copy(update={"sop": settings.sop}),
+                                voice=voice, task_id=task_id)
     except ValueError as exc:
         return fail(str(exc))
     args.task_id = task_id  # stored: an interrupt from here on names it for --resume
-    bus = company.open_bus(task_id)
-    roles = [r.name for r in sop.roles]
+    bus = company.buses.open(task_id)
+    roles = [r.role_class.name for r in settings.sop.roles]
     watcher = asyncio.create_task(
         follow(_after(bus), console, roles, live=console.is_terminal and not args.json)
     )
     if not args.json:
-        console.print(f"[bold]task {task_id}[/] · SOP {sop.name} · model {model}")
-    outcome = await company.run_task(task_id)
+        console.print(f"[bold]task {task_id}[/] · SOP {settings.sop.name} · model "
+                      f"{settings.model}")
+    outcome = await company.run_task(task_id, options if args.resume else None)
     await watcher
     if args.json:
         print(json.dumps(outcome.model_dump(mode="json"), indent=2))
@@ -247,7 +164,7 @@ async def run_command(args: argparse.Namespace) -> int:
         console.print(f"workspace: {outcome.workspace} (report.md, messages.jsonl) · "
                       f"{outcome.rounds} rounds · {outcome.usage.calls} LLM calls · "
                       f"{outcome.usage.tokens} tokens · ${outcome.usage.cost:.4f}")
-    return 0 if outcome.status == "done" else 1
+    return 0 if outcome.status is TaskStatus.DONE else 1
 
 
 class _after:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
 
-from company.cli import add_common, fail, load_settings
+from company.cli_common import CommonOptions, LazyRoleLLM, add_common, fail, load_settings
 
 
 def dispatch(name: str, argv: list[str]) -> int:
@@ -20,49 +19,12 @@ def dispatch(name: str, argv: list[str]) -> int:
         return 130
 
 
-def _split_common(prog: str, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+def _split_common(prog: str, argv: list[str]) -> tuple[CommonOptions, list[str]]:
+    """The common flags of ``argv``, and the rest for the sub-command's own parser."""
     parser = argparse.ArgumentParser(prog=prog, add_help=False)
     add_common(parser)
-    return parser.parse_known_args(argv)
-
-
-def command_llm(config: Any, role: str) -> Any:
-    """An LLM handle for commands that run outside a task (graph runs from the CLI); the model
-    server is chosen when a graph first asks, so ``graphs list`` never probes for one."""
-    return _LazyRoleLLM(config, role)
-
-
-class _LazyRoleLLM:
-    """A RoleLLM built on first use."""
-
-    def __init__(self, config: Any, role: str) -> None:
-        self.config = config
-        self.role = role
-        self._llm: Any = None
-
-    def _get(self) -> Any:
-        if self._llm is None:
-            from rich.console import Console
-
-            from company.cli import choose_llm
-            from company.llm.client import LLM
-            from company.llm.usage import CostManager
-            from company.team import build_provider
-
-            choose_llm(self.config, Console(stderr=True))
-            llm = LLM(build_provider(self.config), model=self.config.llm.model,
-                      cost=CostManager(self.config.llm.prices), options=self.config.llm.options,
-                      max_retries=self.config.llm.max_retries)
-            self._llm = llm.for_role(self.role)
-        return self._llm
-
-    async def ask(self, messages: list[dict[str, str]], **kwargs: Any) -> str:
-        """The answer's text."""
-        return await self._get().ask(messages, **kwargs)
-
-    async def ask_model(self, messages: list[dict[str, str]], output: Any, **kwargs: Any) -> Any:
-        """A validated instance of ``output``."""
-        return await self._get().ask_model(messages, output, **kwargs)
+    common, rest = parser.parse_known_args(argv)
+    return CommonOptions.from_args(common), rest
 
 
 def graphs(argv: list[str]) -> int:
@@ -76,7 +38,7 @@ def graphs(argv: list[str]) -> int:
         settings = GraphSettings.model_validate(config.graphs)
     except ValueError as exc:
         return fail(str(exc))
-    return asyncio.run(graphs_command(rest, llm=command_llm(config, "Executor"),
+    return asyncio.run(graphs_command(rest, llm=LazyRoleLLM(config, "Executor"),
                                       settings=settings))
 
 
@@ -92,7 +54,7 @@ def transcribe(argv: list[str]) -> int:
     add_common(parser)
     args = parser.parse_args(argv)
     try:
-        config = load_settings(args)
+        config = load_settings(CommonOptions.from_args(args))
         settings = WhisperSettings.model_validate(config.speech)
     except ValueError as exc:
         return fail(str(exc))
@@ -102,8 +64,18 @@ def transcribe(argv: list[str]) -> int:
 def serve(argv: list[str]) -> int:
     """``startup.py serve``: the HTTP shim and voice page."""
     from company.api.serve import serve_command
+    from company.api.settings import ApiSettings
 
-    return serve_command(argv)
+    common, rest = _split_common("startup.py serve", argv)
+    try:
+        config = load_settings(common)
+    except (ValueError, OSError) as exc:
+        return fail(str(exc))
+    try:
+        settings = ApiSettings.from_config(config.api)
+    except ValueError as exc:  # pydantic's ValidationError included
+        return fail(f"invalid api settings: {exc}")
+    return serve_command(rest, config=config, settings=settings)
 
 
 def research(argv: list[str]) -> int:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from company.llm.embedded import EmbeddedSettings
+from company.llm.providers import check_provider
 from company.llm.usage import Price
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,8 @@ class LLMSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["auto", "ollama", "openai", "embedded"] = "auto"
+    provider: str = Field(default="auto", description="auto, or a row of the provider table "
+                          "(company/llm/providers.py)")
     model: str = "qwen2.5"
     host: str | None = None
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
@@ -36,6 +38,12 @@ class LLMSettings(BaseModel):
     options: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0})
     prices: dict[str, Price] = Field(default_factory=dict)
     force_model: bool = False  # set by --llm / COMPANY_LLM: the model beats an SOP's own choice
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        """``auto`` or a provider of the table; the error names the known ones."""
+        return check_provider(value)
 
     def resolved_host(self) -> str:
         """The server address: configured, else OLLAMA_HOST, else the local default."""

@@ -7,6 +7,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from company.action import ActionOutput
@@ -54,6 +55,19 @@ class RoleError(Exception):
         self.error = error
 
 
+@dataclass
+class RoundOutcome:
+    """What one round did: the messages it published and the roles whose turn failed."""
+
+    published: list[Message] = field(default_factory=list)
+    failed: list[RoleError] = field(default_factory=list)
+
+    @property
+    def budget_error(self) -> BudgetExceeded | None:
+        """The budget error that failed a role this round, if any."""
+        return next((f.error for f in self.failed if isinstance(f.error, BudgetExceeded)), None)
+
+
 class Environment:
     """Where roles meet. Publishing writes to the store first, then delivers by index."""
 
@@ -66,6 +80,7 @@ class Environment:
         bus: EventBus | None = None,
         memory: Memory | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        start_seq: int | None = None,
     ) -> None:
         self.task_id = task_id
         self.max_message_bytes = max_message_bytes
@@ -75,10 +90,8 @@ class Environment:
         self.roles: list[Role] = []
         self._by_name: dict[str, Role] = {}
         self._by_cause: dict[str, list[Role]] = defaultdict(list)
-        self.seq = len(self.memory) and max(m.seq for m in self.memory.all())
+        self.seq = self.memory.last_seq if start_seq is None else start_seq
         self.cursors: dict[str, int] = {}
-        self.errors: list[RoleError] = []
-        self.budget_error: BudgetExceeded | None = None
         self.rounds = 0
         for role in roles:
             self.add_role(role)
@@ -127,7 +140,8 @@ class Environment:
         self.memory.add(message)
 
     def publish(self, message: Message) -> Message:
-        """Stamp, persist, remember and deliver one message; return it as stored.
+        """Stamp, persist, remember and deliver one message (a Boss's request or follow-up);
+        return it as stored. Role outputs take the same path at the end of a round.
 
         Raises MessageTooLarge (nothing stored) for a message over the size limit."""
         self.check_size(message.content, message.payload)
@@ -183,11 +197,11 @@ class Environment:
                       duration_s=round(time.perf_counter() - started, 4))
         return outputs
 
-    async def run_round(self) -> int:
+    async def run_round(self) -> RoundOutcome:
         """One round: every role with news acts concurrently; outputs publish in role order."""
         active = [(role, role.take_news()) for role in self.roles if role.has_news]
         if not active:
-            return 0
+            return RoundOutcome()
         self.bus.emit(EventKind.ROUND_STARTED, round=self.rounds + 1,
                       roles=[role.name for role, _ in active])
         results = await asyncio.gather(
@@ -200,26 +214,24 @@ class Environment:
                 self.cursors[role.name] = round_cursor
         if self.store is not None:
             with self.store.transaction():
-                published = self._publish_results(active, results)
+                outcome = self._publish_results(active, results)
                 self.save_cursors()
         else:
-            published = self._publish_results(active, results)
+            outcome = self._publish_results(active, results)
         self.rounds += 1  # counted once finished, so a cancelled round is not counted twice
-        for message in published:
+        for message in outcome.published:
             self._deliver(message)
-        return len(published)
+        return outcome
 
     def _publish_results(
         self, active: list[tuple[Role, list[Message]]], results: list[object]
-    ) -> list[Message]:
-        published = []
+    ) -> RoundOutcome:
+        outcome = RoundOutcome()
         for (role, _news), result in zip(active, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, RoleError):
                     raise result
-                self.errors.append(result)
-                if isinstance(result.error, BudgetExceeded):
-                    self.budget_error = result.error
+                outcome.failed.append(result)
                 continue
             assert isinstance(result, list)
             for out in result:
@@ -230,8 +242,8 @@ class Environment:
                     send_to=out.send_to or [EVERYONE],
                 ))
                 self._record(message)
-                published.append(message)
-        return published
+                outcome.published.append(message)
+        return outcome
 
     def save_cursors(self) -> None:
         """Persist every role's watch set and how far it has consumed the log."""

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -110,3 +110,68 @@ class EventBus:
                 yield event
         finally:
             self._queues.remove(queue)
+
+
+class EventLog(Protocol):
+    """Where events persist (the task store)."""
+
+    def events(self, task_id: str) -> list[Event]:
+        """A task's stored events, in order."""
+        ...
+
+    def append_event(self, event: Event) -> None:
+        """Persist one event."""
+        ...
+
+    def last_event_seq(self, task_id: str) -> int:
+        """The seq of a task's newest stored event (0 when none)."""
+        ...
+
+
+class EventBuses:
+    """The live event buses of the tasks running in this process, backed by the event log."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self._buses: dict[str, EventBus] = {}
+
+    def bus(self, task_id: str) -> EventBus:
+        """The live bus of a running task, or a closed one holding its stored history."""
+        if task_id in self._buses:
+            return self._buses[task_id]
+        bus = EventBus(task_id, history=self.log.events(task_id))
+        bus.closed = True
+        return bus
+
+    def live(self, task_id: str) -> EventBus | None:
+        """The bus of a task running in this process, or None."""
+        bus = self._buses.get(task_id)
+        return bus if bus is not None and not bus.closed else None
+
+    def open(self, task_id: str) -> EventBus:
+        """The task's live bus, created (with its stored history) if it has none yet."""
+        live = self.live(task_id)
+        if live is not None:
+            return live
+        history = self.log.events(task_id)
+        bus = EventBus(task_id, start_seq=history[-1].seq if history else 0,
+                       sink=self.log.append_event, history=history)
+        self._buses[task_id] = bus
+        return bus
+
+    def writer(self, task_id: str) -> EventBus:
+        """A bus to emit on: the live one, else a passing one that only appends to the log
+        (for a task that is not running here, e.g. a Boss's follow-up)."""
+        live = self.live(task_id)
+        if live is not None:
+            return live
+        bus = EventBus(task_id, start_seq=self.log.last_event_seq(task_id),
+                       sink=self.log.append_event)
+        bus.closed = True
+        return bus
+
+    def close(self, task_id: str) -> None:
+        """End a task's live bus (its subscribers drain and stop) and forget it."""
+        bus = self._buses.pop(task_id, None)
+        if bus is not None:
+            bus.close()

@@ -1,11 +1,10 @@
-"""Append-only message memory with indexes by cause_by and by sender."""
+"""Append-only message memory with an index by ``cause_by``."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 
-from company.message import Message
+from company.message import ActionRef, Message, cause_name
 
 
 class Memory:
@@ -13,49 +12,35 @@ class Memory:
 
     def __init__(self) -> None:
         self._messages: list[Message] = []
-        self._by_id: dict[str, Message] = {}
+        self._ids: set[str] = set()
         self._by_cause: dict[str, list[Message]] = defaultdict(list)
-        self._by_sender: dict[str, list[Message]] = defaultdict(list)
 
     def add(self, message: Message) -> None:
         """Append one message (ignored when its id is already stored)."""
-        if message.id and message.id in self._by_id:
-            return
-        self._messages.append(message)
         if message.id:
-            self._by_id[message.id] = message
+            if message.id in self._ids:
+                return
+            self._ids.add(message.id)
+        self._messages.append(message)
         self._by_cause[message.cause_by].append(message)
-        self._by_sender[message.sent_from].append(message)
 
-    def extend(self, messages: Iterable[Message]) -> None:
-        """Append several messages in order."""
-        for message in messages:
-            self.add(message)
+    def by_cause(self, action: ActionRef) -> list[Message]:
+        """Messages produced by an action (its class or name), oldest first."""
+        return list(self._by_cause.get(cause_name(action), ()))
 
-    def get(self, message_id: str) -> Message | None:
-        """The message with this id, or None."""
-        return self._by_id.get(message_id)
-
-    def by_cause(self, cause_by: str) -> list[Message]:
-        """Messages produced by the named action, oldest first."""
-        return list(self._by_cause.get(cause_by, ()))
-
-    def by_sender(self, sender: str) -> list[Message]:
-        """Messages sent by the named role, oldest first."""
-        return list(self._by_sender.get(sender, ()))
-
-    def latest(self, cause_by: str) -> Message | None:
-        """The newest message produced by the named action."""
-        found = self._by_cause.get(cause_by)
+    def latest(self, action: ActionRef) -> Message | None:
+        """The newest message produced by an action (its class or name)."""
+        found = self._by_cause.get(cause_name(action))
         return found[-1] if found else None
 
     def all(self) -> list[Message]:
         """Every message, oldest first."""
         return list(self._messages)
 
-    def tail(self, n: int) -> list[Message]:
-        """The last ``n`` messages."""
-        return self._messages[-n:] if n > 0 else []
+    @property
+    def last_seq(self) -> int:
+        """The highest seq remembered (0 when empty)."""
+        return max((m.seq for m in self._messages), default=0)
 
     def __len__(self) -> int:
         return len(self._messages)

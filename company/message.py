@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -11,6 +11,21 @@ EVERYONE = "<all>"
 USER_REQUIREMENT = "UserRequirement"
 VOICE_REQUEST = "VoiceRequest"
 BOSS = "Boss"
+
+
+class Named(Protocol):
+    """Anything with a ``name``: an Action class is the usual one."""
+
+    name: str
+
+
+ActionRef = type[Named] | str
+"""An action named by its class (``WritePlan``) or, to break an import cycle, by its name."""
+
+
+def cause_name(ref: ActionRef) -> str:
+    """The ``cause_by`` name of an action class (or a name given as text)."""
+    return ref if isinstance(ref, str) else ref.name
 
 
 def utc_now() -> datetime:
@@ -34,15 +49,6 @@ class Message(BaseModel):
     def is_for(self, role_name: str) -> bool:
         """True when the message is addressed to everyone or to this role."""
         return EVERYONE in self.send_to or role_name in self.send_to
-
-    def typed_payload(self) -> BaseModel | None:
-        """The payload parsed into the model registered for its ``cause_by``, if any."""
-        from company.payloads import payload_model_for
-
-        model = payload_model_for(self.cause_by)
-        if self.payload is None or model is None:
-            return None
-        return model.model_validate(self.payload)
 
     def to_json(self) -> str:
         """Serialize to one line of JSON."""

@@ -1,10 +1,12 @@
-"""Typed payloads of the company's standard actions, registered by ``cause_by``."""
+"""Typed payloads of the company's standard actions (each action class names its own)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from company.status import StepStatus
 
 Priority = Literal["high", "medium", "low"]
 
@@ -81,7 +83,7 @@ class StepResult(BaseModel):
 
     step_id: str
     graph: str
-    status: str
+    status: StepStatus
     outputs: dict[str, list[Any]] = Field(default_factory=dict)
     error: str | None = None
     duration_s: float = 0.0
@@ -105,24 +107,3 @@ class Review(BaseModel):
 
     verdict: Literal["accept", "replan"]
     feedback: str = ""
-
-
-_PAYLOADS: dict[str, type[BaseModel]] = {
-    "VoiceRequest": VoiceRequestPayload,
-    "Transcribe": TranscriptPayload,
-    "AnalyzeRequest": Analysis,
-    "WritePlan": Plan,
-    "RunGraphs": GraphResults,
-    "SummarizeResults": Report,
-    "ReviewResults": Review,
-}
-
-
-def payload_model_for(cause_by: str) -> type[BaseModel] | None:
-    """The payload model of messages caused by the named action, if registered."""
-    return _PAYLOADS.get(cause_by)
-
-
-def register_payload(cause_by: str, model: type[BaseModel]) -> None:
-    """Register the payload model of a custom action."""
-    _PAYLOADS[cause_by] = model

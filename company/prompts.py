@@ -35,6 +35,12 @@ def _override(base: Path, path: Path, mtime_ns: int) -> Template:
     return _environment(base).from_string(path.read_text())
 
 
+@functools.lru_cache(maxsize=64)
+def _inline(base: Path, text: str) -> Template:
+    """A compiled inline template (an action's ``prompt``), compiled once."""
+    return _environment(base).from_string(text)
+
+
 class PromptLibrary:
     """Renders an action's template: the SOP's override if any, else prompts/<action>.j2."""
 
@@ -43,8 +49,9 @@ class PromptLibrary:
         self.base = base
         self._env = _environment(base)
 
-    def render(self, action: str, **variables: Any) -> str:
-        """The prompt text for an action."""
+    def render(self, action: str, *, fallback: str | None = None, **variables: Any) -> str:
+        """The prompt text for an action: the SOP's override, else ``prompts/<action>.j2``,
+        else the action's own inline template (``fallback``)."""
         override = self.overrides.get(action)
         try:
             if override is not None:
@@ -52,5 +59,8 @@ class PromptLibrary:
             else:
                 template = self._env.get_template(template_name(action))
         except (TemplateNotFound, FileNotFoundError) as exc:
-            raise FileNotFoundError(f"no prompt template for {action}: {exc}") from None
+            if override is None and fallback is not None:
+                template = _inline(self.base, fallback)
+            else:
+                raise FileNotFoundError(f"no prompt template for {action}: {exc}") from None
         return template.render(**variables).strip()

@@ -5,16 +5,27 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from company.config import CONFIG_DIR
-from company.registry import ACTION_CLASSES, ROLE_CLASSES, known_causes
+
+if TYPE_CHECKING:
+    from company.action import Action
+    from company.role import Role
 
 SOP_DIR = CONFIG_DIR / "sops"
-ReactMode = Literal["by_order", "react", "plan_and_act"]
+Problem = tuple[tuple[str | int, ...], str]
+"""Where in the SOP (a pydantic-style location) and what is wrong."""
 
 
 class SOPError(ValueError):
@@ -22,7 +33,8 @@ class SOPError(ValueError):
 
 
 class RoleSpec(BaseModel):
-    """One hired role and how it behaves."""
+    """One hired role and how it behaves. ``name`` is a shipped role's name or an import path
+    (``my_package.roles:Critic``); actions, watch and triggers name action classes the same way."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -30,26 +42,39 @@ class RoleSpec(BaseModel):
     watch: list[str] | None = None
     actions: list[str] | None = None
     triggers: dict[str, list[str]] = Field(default_factory=dict)
-    react_mode: ReactMode = "by_order"
+    react_mode: str = "by_trigger"
     max_react_loop: int = Field(default=3, ge=1, le=20)
+    profile: str | None = None
+    goal: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    _role: Any = PrivateAttr(default=None)
+    _actions: Any = PrivateAttr(default=None)
 
-    @model_validator(mode="after")
-    def _known_names(self) -> RoleSpec:
-        if self.name not in ROLE_CLASSES:
-            raise ValueError(f"unknown role {self.name!r}; known: {', '.join(ROLE_CLASSES)}")
-        causes = known_causes()
-        for cause in self.watch or []:
-            if cause not in causes:
-                raise ValueError(f"unknown action {cause!r} in watch; known: {sorted(causes)}")
-        for action in [*(self.actions or []), *self.triggers]:
-            if action not in ACTION_CLASSES:
-                raise ValueError(f"unknown action {action!r}; known: {sorted(ACTION_CLASSES)}")
-        for cause_list in self.triggers.values():
-            for cause in cause_list:
-                if cause not in causes:
-                    raise ValueError(f"unknown trigger {cause!r}; known: {sorted(causes)}")
-        return self
+    @field_validator("react_mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        from company.role import react_mode_of
+
+        return react_mode_of(value).value
+
+    @property
+    def role_class(self) -> type[Role]:
+        """The resolved Role subclass (set when the SOP is parsed)."""
+        assert self._role is not None, "parse the SOP with parse_sop to resolve its names"
+        return self._role  # type: ignore[no-any-return]
+
+    @property
+    def action_classes(self) -> list[type[Action]] | None:
+        """The resolved action classes, or None for the role's own defaults."""
+        return self._actions  # type: ignore[no-any-return]
+
+    def hire(self) -> Role:
+        """A new, unbound role as this spec describes it."""
+        return self.role_class(
+            actions=self.action_classes, watch=self.watch, react_mode=self.react_mode,
+            max_react_loop=self.max_react_loop, triggers=self.triggers, options=self.options,
+            profile=self.profile, goal=self.goal,
+        )
 
 
 class SOPLimits(BaseModel):
@@ -86,16 +111,40 @@ class SOP(BaseModel):
     source: str = Field(default="", exclude=True)
     text: str = Field(default="", exclude=True)
 
-    @model_validator(mode="after")
-    def _unique_roles(self) -> SOP:
-        names = [r.name for r in self.roles]
+    def resolve(self) -> list[Problem]:
+        """Resolve every role and action name to its class; return what cannot be resolved."""
+        from company.names import action_class, actions_around, add_action, role_class
+
+        problems: list[Problem] = []
+        for n, spec in enumerate(self.roles):
+            try:
+                spec._role = role_class(spec.name)
+            except ValueError as exc:
+                problems.append((("roles", n, "name"), str(exc)))
+        hired = [s._role for s in self.roles if s._role is not None]
+        try:
+            known = actions_around(hired)
+        except ValueError as exc:
+            return [*problems, (("roles",), str(exc))]
+        for n, spec in enumerate(self.roles):
+            refs = [*(spec.actions or []), *spec.triggers]
+            for ref in refs:  # import paths first: they may bring names the others use
+                try:
+                    add_action(known, action_class(ref, known))
+                except ValueError as exc:
+                    if ref not in known:
+                        problems.append((("roles", n, "actions"), str(exc)))
+        names = [s._role.name for s in self.roles if s._role is not None]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"role(s) hired twice: {', '.join(dupes)}")
+            problems.append((("roles",), f"role(s) hired twice: {', '.join(dupes)}"))
+        for n, spec in enumerate(self.roles):
+            problems += _resolve_spec(spec, n, known)
         for action in self.prompts:
-            if action not in ACTION_CLASSES:
-                raise ValueError(f"prompt override for unknown action {action!r}")
-        return self
+            if action not in known:
+                problems.append((("prompts", action), "prompt override for unknown action "
+                                 f"{action!r}"))
+        return problems
 
     @property
     def digest(self) -> str:
@@ -160,9 +209,42 @@ def _parse_sop_cached(text: str, source: str) -> SOP:
                 msg = f"unknown field {err['loc'][-1]!r}"
             problems.append(f"{source}:{line}: {loc}: {msg}")
         raise SOPError("\n".join(problems)) from None
+    problems = sop.resolve()
+    if problems:
+        raise SOPError("\n".join(f"{source}:{_line_of(root, loc)}: {_dotted(loc)}: {msg}"
+                                 for loc, msg in problems))
     sop.source = source
     sop.text = text
     return sop
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top)"
+
+
+def _resolve_spec(spec: RoleSpec, n: int, known: dict[str, Any]) -> list[Problem]:
+    """Resolve one role's action, watch and trigger names against the known actions."""
+    from company.names import action_class, is_import_path
+
+    def name_of(ref: str) -> str:
+        try:
+            return action_class(ref, known).name if is_import_path(ref) else ref
+        except ValueError:
+            return ref
+
+    problems: list[Problem] = []
+    if spec.actions is not None:
+        spec._actions = [known[name_of(a)] for a in spec.actions if name_of(a) in known]
+    for field, refs in (("watch", spec.watch or []),
+                        ("triggers", [c for cs in spec.triggers.values() for c in cs])):
+        for ref in refs:
+            if name_of(ref) not in known:
+                problems.append((("roles", n, field), f"unknown action {ref!r} in {field}; "
+                                 f"known: {', '.join(sorted(known))}"))
+    if spec.watch is not None:
+        spec.watch = [name_of(w) for w in spec.watch]
+    spec.triggers = {name_of(a): [name_of(c) for c in cs] for a, cs in spec.triggers.items()}
+    return problems
 
 
 def _line_of(node: Any, loc: tuple[Any, ...]) -> int:

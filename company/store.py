@@ -14,8 +14,7 @@ from pydantic import BaseModel, Field
 
 from company.events import Event
 from company.message import Message, utc_now
-
-TASK_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+from company.status import TaskStatus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -111,7 +110,7 @@ class TaskRecord(BaseModel):
     sop_text: str
     llm_spec: str = ""
     options: dict[str, Any] = Field(default_factory=dict)
-    status: str
+    status: TaskStatus
     error: str | None = None
     report: str | None = None
     rounds: int = 0
@@ -225,15 +224,16 @@ class Store:
         *,
         llm_spec: str = "",
         options: dict[str, Any] | None = None,
-        status: str = "queued",
+        status: TaskStatus = TaskStatus.QUEUED,
     ) -> TaskRecord:
-        """Insert a new task."""
+        """Insert a new task (``queued`` unless told otherwise)."""
+        status = TaskStatus.parse(status)
         now = utc_now().isoformat()
         self._exec(
             "INSERT INTO tasks (id, request, sop_name, sop_text, llm_spec, options, status,"
             " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (task_id, request, sop_name, sop_text, llm_spec, json.dumps(options or {}), status,
-             now, now),
+            (task_id, request, sop_name, sop_text, llm_spec, json.dumps(options or {}),
+             status.value, now, now),
         )
         task = self.get_task(task_id)
         assert task is not None
@@ -245,10 +245,13 @@ class Store:
         return self._task(rows[0]) if rows else None
 
     def list_tasks(
-        self, *, limit: int = 50, offset: int = 0, status: str | None = None, brief: bool = False
+        self, *, limit: int = 50, offset: int = 0, status: TaskStatus | None = None,
+        brief: bool = False,
     ) -> list[TaskRecord]:
-        """Tasks, newest first (``brief``: without their report and SOP text)."""
-        where, params = ("WHERE status=?", (status,)) if status else ("", ())
+        """Tasks, newest first, all or those with one status (``brief``: without their report
+        and SOP text)."""
+        where, params = (("WHERE status=?", (TaskStatus.parse(status).value,)) if status
+                         else ("", ()))
         columns = _BRIEF_COLUMNS if brief else "*"
         rows = self._rows(
             f"SELECT {columns} FROM tasks {where} ORDER BY created_at DESC, rowid DESC"
@@ -261,8 +264,12 @@ class Store:
         """How many tasks are stored."""
         return int(self._rows("SELECT COUNT(*) FROM tasks")[0][0])
 
-    def update_task(self, task_id: str, **fields: Any) -> None:
-        """Change some columns of a task."""
+    def update_task(self, task_id: str, *, status: TaskStatus | None = None, **fields: Any
+                    ) -> None:
+        """Change some columns of a task (a status must be a TaskStatus or one's value; the
+        moves the runtime makes are listed in ``company.status.TRANSITIONS``)."""
+        if status is not None:
+            fields["status"] = TaskStatus.parse(status).value
         if "options" in fields:
             fields["options"] = json.dumps(fields["options"])
         fields["updated_at"] = utc_now().isoformat()

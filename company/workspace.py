@@ -55,3 +55,14 @@ def open_store(workspace: Path, store_path: Path) -> Store:
         raise WorkspaceError(f"{store_path} is read-only: fix its permissions or pass another "
                              "--workspace")
     return store
+
+
+def export_run(store: Store, task_id: str, folder: Path, report: str | None,
+               error: str | None) -> None:
+    """Write a finished run's files: messages.jsonl, events.jsonl and report.md."""
+    lines = [m.to_json() for m in store.messages(task_id)]
+    (folder / "messages.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    events = [e.model_dump_json() for e in store.events(task_id)]
+    (folder / "events.jsonl").write_text("\n".join(events) + "\n", encoding="utf-8")
+    text = report or f"# No report\n\nThe run ended without a report: {error or 'unknown'}\n"
+    (folder / "report.md").write_text(text + "\n", encoding="utf-8")

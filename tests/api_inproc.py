@@ -11,11 +11,12 @@ from typing import Any
 
 import httpx
 
+from company.company import Company
 from company.config import AppConfig
 from company.events import Event, EventKind
 from company.message import Message
+from company.run_options import RunOptions
 from company.sop import load_sop
-from company.team import Company
 from tests.api_support import write_sop
 
 
@@ -82,7 +83,7 @@ def seed_finished(company: Company, tmp_path: Path, *, content: str = "done",
     """Store a finished task: the Boss's request, one Executor message (``content``,
     ``payload``) and its events, as a run would have left them."""
     store = company.store
-    task_id = company.create_task("do it", sop=load_sop(str(write_sop(tmp_path))))
+    task_id = company.create_task("do it", RunOptions(sop=load_sop(str(write_sop(tmp_path)))))
     message = Message(id=f"{task_id}-00002", task_id=task_id, seq=2, content=content,
                       payload=payload, cause_by="RunGraphs", sent_from="Executor")
     store.append_message(message)

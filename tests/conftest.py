@@ -1,4 +1,5 @@
-"""Shared fixtures: a fake Ollama server on loopback and a company wired to it."""
+"""Shared fixtures: model requests blocked, a fake Ollama server on loopback and a company
+wired to it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from company.config import AppConfig
+from company.llm import guard
 from company.store import Store
 from tests.fakes.ollama_server import FakeOllama
 from tests.speech_fixtures import (  # noqa: F401  (fixtures offered to every test)
@@ -57,10 +59,31 @@ def script_company(fake: FakeOllama) -> FakeOllama:
     return fake
 
 
+# The discard port: nothing listens there, so tests use it for "the server is down"; a request
+# to it can never reach a model, so the guard lets it fail the way a dead server does.
+DEAD_HOST = "http://127.0.0.1:9"
+
+
+@pytest.fixture(autouse=True)
+def _block_model_requests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """No test reaches a real model server unless marked ``real_model``; fakes on loopback
+    allow their own host while they run (FakeOllama.start does it), and DEAD_HOST stays open."""
+    allowed_before = set(guard.allowed_hosts)
+    guard.allowed_hosts.add(DEAD_HOST)
+    blocked = request.node.get_closest_marker("real_model") is None
+    previous, guard.ALLOW_MODEL_REQUESTS = guard.ALLOW_MODEL_REQUESTS, not blocked
+    try:
+        yield
+    finally:
+        guard.ALLOW_MODEL_REQUESTS = previous
+        guard.allowed_hosts.clear()
+        guard.allowed_hosts.update(allowed_before)
+
+
 @pytest.fixture
 def fake_ollama() -> Iterator[FakeOllama]:
-    """A fake Ollama server with no scripted answers yet."""
-    fake = FakeOllama().start()
+    """A fake Ollama server with no scripted answers yet; model requests to it are allowed."""
+    fake = FakeOllama().start()  # allows its own loopback host until it stops
     yield fake
     fake.stop()
 

@@ -18,6 +18,8 @@ import pytest
 from tests.api_support import api_config, live_server, script
 from tests.fakes.ollama_server import FakeOllama
 
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.hostile import run_hostile
 
 MEMORY_BOUND = 500 * 2**20
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_hostile_uploads_and_a_runaway_graph_stay_bounded(tmp_path: Path) -> None:
     result = run_hostile(tmp_path)
     assert result.peak_rss_bytes < MEMORY_BOUND, f"peak RSS {result.peak_rss_bytes / 2**20:.0f} MB"

@@ -32,11 +32,11 @@ roles:
 limits: {n_round: 4, max_llm_calls: 10}
 """
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
     reason="Debian's chromium is not installed (scripts/setup.sh test installs it: "
     "apt-get install -y chromium)",
-)
+)]
 
 
 @pytest.fixture
@@ -97,6 +97,8 @@ def test_typed_request_shows_messages_and_report(browser: Any, served: Served,
 @pytest.mark.skipif(not _transcriber_available(),
                     reason="roles/transcriber.py does not exist yet: a voice task cannot run "
                     "to a report until the Transcriber role lands")
+@pytest.mark.slow
+@pytest.mark.speech
 def test_recorded_voice_note_runs_to_a_report(browser: Any, served: Served,
                                               tmp_path: Path) -> None:
     from company.speech.testing import build_random_checkpoint

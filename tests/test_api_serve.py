@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from company.api.serve import serve_command
+from company.commands import serve
 from tests.api_support import free_socket, script, wait_for, write_sop
 from tests.fakes.ollama_server import FakeOllama
 
@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 N_TASKS = 6
 
 
+@pytest.mark.subprocess
 def test_import_of_the_cli_stays_light() -> None:
     code = ("import sys, company.cli, company.api, company.api.serve; "
             "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules))")
@@ -36,12 +37,12 @@ def test_refuses_to_bind_beyond_loopback_without_a_key(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("COMPANY_API_KEY", raising=False)
-    code = serve_command(["--host", "0.0.0.0", "--workspace", str(tmp_path)])
+    code = serve(["--host", "0.0.0.0", "--workspace", str(tmp_path)])
     assert code == 2
     assert "refusing to serve on 0.0.0.0 without an API key" in capsys.readouterr().err
-    assert serve_command(["--port", "70000", "--workspace", str(tmp_path)]) == 2
-    assert serve_command(["--sop", str(tmp_path / "nope.yaml"),
-                          "--workspace", str(tmp_path)]) == 2
+    assert serve(["--port", "70000", "--workspace", str(tmp_path)]) == 2
+    assert serve(["--sop", str(tmp_path / "nope.yaml"),
+                  "--workspace", str(tmp_path)]) == 2
 
 
 @contextmanager
@@ -84,6 +85,8 @@ def journaled_calls(db: Path) -> dict[str, int]:
     return {ns.removeprefix("task:"): n for ns, n in rows}
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_kill_9_mid_run_then_restart_finishes_everything_once(tmp_path: Path) -> None:
     fake = script(FakeOllama().start(), delay_s=0.4)
     sock = free_socket()
@@ -139,6 +142,7 @@ def httpx_free_events(db: Path, task_id: str) -> list[int]:
         return [r[0] for r in rows.fetchall()]
 
 
+@pytest.mark.subprocess
 def test_sigterm_ends_streams_and_leaves_the_run_resumable(tmp_path: Path) -> None:
     import threading
     import time
@@ -189,6 +193,8 @@ def _ipv6_loopback() -> bool:
 
 
 @pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_bracketed_ipv6_loopback_host_serves(tmp_path: Path) -> None:
     """L9: ``--host '[::1]'`` passed the loopback check, then uvicorn could not resolve it."""
     import socket
@@ -229,8 +235,8 @@ def test_a_bracketed_ipv6_loopback_host_serves(tmp_path: Path) -> None:
 ])
 def test_a_bad_host_is_refused_before_serving(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], host: str, words: str) -> None:
-    code = serve_command(["--host", host, "--insecure", "--workspace", str(tmp_path / "ws"),
-                          "--llm", "ollama:qwen2.5@http://127.0.0.1:9"])
+    code = serve(["--host", host, "--insecure", "--workspace", str(tmp_path / "ws"),
+                  "--llm", "ollama:qwen2.5@http://127.0.0.1:9"])
     err = capsys.readouterr().err
     assert code == 2, err
     assert words in err and "Traceback" not in err
@@ -241,9 +247,9 @@ def test_a_port_in_use_is_refused_before_serving(
     sock = free_socket()
     sock.listen()
     try:
-        code = serve_command(["--port", str(sock.getsockname()[1]),
-                              "--workspace", str(tmp_path / "ws"),
-                              "--llm", "ollama:qwen2.5@http://127.0.0.1:9"])
+        code = serve(["--port", str(sock.getsockname()[1]),
+                      "--workspace", str(tmp_path / "ws"),
+                      "--llm", "ollama:qwen2.5@http://127.0.0.1:9"])
     finally:
         sock.close()
     err = capsys.readouterr().err
@@ -260,8 +266,8 @@ def test_bad_local_state_is_exit_2_not_3(tmp_path: Path,
     afile = tmp_path / "afile"
     afile.write_text("x")
     for ws, words in ((garbage, "not a usable SQLite database"), (afile, "is a file")):
-        code = serve_command(["--workspace", str(ws), "--port", "0",
-                              "--llm", "ollama:qwen2.5@http://127.0.0.1:9"])
+        code = serve(["--workspace", str(ws), "--port", "0",
+                      "--llm", "ollama:qwen2.5@http://127.0.0.1:9"])
         err = capsys.readouterr().err
         assert code == 2, err
         assert words in err and str(ws) in err and "Traceback" not in err

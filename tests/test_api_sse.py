@@ -144,7 +144,7 @@ def test_cancelled_queued_task_ends_its_stream(tmp_path: Path, slow_fake: FakeOl
         frames: list[dict[str, Any]] = []
         reader = threading.Thread(target=lambda: frames.extend(stream(client, queued)))
         reader.start()
-        wait_for(lambda: served.app.state.api.company.live_bus(queued) is not None, 5)
+        wait_for(lambda: served.app.state.api.company.buses.live(queued) is not None, 5)
         assert client.post(f"/v1/tasks/{queued}/cancel").json()["status"] == "cancelled"
         reader.join(10)
         assert not reader.is_alive()
@@ -171,16 +171,17 @@ async def test_a_subscriber_still_in_its_backlog_gets_everything_after_close() -
 
 async def test_polling_follows_a_task_run_by_another_process(tmp_path: Path) -> None:
     from company.api.sse import poll_store
+    from company.company import Company
     from company.config import AppConfig
     from company.events import EventBus, EventKind
+    from company.run_options import RunOptions
     from company.sop import load_sop
-    from company.team import Company
     from tests.api_support import write_sop
 
     config = AppConfig(workspace=tmp_path / "ws")
     config.llm.provider = "ollama"
     company = Company(config)
-    task_id = company.create_task("elsewhere", sop=load_sop(str(write_sop(tmp_path))))
+    task_id = company.create_task("elsewhere", RunOptions(sop=load_sop(str(write_sop(tmp_path)))))
     company.store.update_task(task_id, status="running")
     writer = EventBus(task_id, sink=company.store.append_event)  # the other process's bus
     writer.emit(EventKind.TASK_STARTED)

@@ -9,10 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from company.company import Company
 from company.config import AppConfig
+from company.run_options import RunOptions
 from company.sop import load_sop
 from company.store import Store
-from company.team import Company
 from tests.api_support import api_config, live_server, script, wait_for, wait_status
 from tests.conftest import REPORT
 from tests.fakes.ollama_server import FakeOllama
@@ -301,8 +302,8 @@ def test_resumes_stored_tasks_on_startup(tmp_path: Path, fake: FakeOllama) -> No
     config = api_config(tmp_path, fake)
     company = Company(config)
     sop = load_sop(config.sop)
-    queued = company.create_task("left queued", sop=sop)
-    running = company.create_task("left running", sop=sop)
+    queued = company.create_task("left queued", RunOptions(sop=sop))
+    running = company.create_task("left running", RunOptions(sop=sop))
     company.store.update_task(running, status="running")
     company.store.close()
     with live_server(config) as served, served.client() as client:
@@ -336,15 +337,15 @@ def test_graceful_shutdown_leaves_runs_resumable(tmp_path: Path) -> None:
 def test_a_run_that_raises_is_failed_not_stuck(tmp_path: Path, fake: FakeOllama) -> None:
     config: AppConfig = api_config(tmp_path, fake)
     company = Company(config)
-    task_id = company.create_task("x", sop=load_sop(config.sop))
+    task_id = company.create_task("x", RunOptions(sop=load_sop(config.sop)))
     company.store.close()
     original = Company.run_task
 
-    async def explode(self: Company, tid: str, **kw: object) -> object:
+    async def explode(self: Company, tid: str, *args: object) -> object:
         if tid == task_id:
-            self.open_bus(tid)
+            self.buses.open(tid)
             raise RuntimeError("boom")
-        return await original(self, tid, **kw)
+        return await original(self, tid, *args)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Company, "run_task", explode)
@@ -390,7 +391,7 @@ def test_tasks_run_by_another_process(tmp_path: Path, slow_fake: FakeOllama) -> 
 
     config = api_config(tmp_path, slow_fake)
     company = Company(config)
-    task_id = company.create_task("owned elsewhere", sop=load_sop(config.sop))
+    task_id = company.create_task("owned elsewhere", RunOptions(sop=load_sop(config.sop)))
     company.store.update_task(task_id, status="running")
     company.store.close()
     with Claim(config.workspace, task_id) as claim:

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from company.api.uploads import temp_name
+from company.company import new_task_id
 from company.payloads import VoiceRequestPayload
-from company.team import new_task_id
+from company.run_options import RunOptions
 from tests.api_support import api_config, live_server, script, tone_wav, wait_for
 from tests.fakes.ollama_server import FakeOllama
 from tests.test_api_voice import BOUNDARY, chunks, multipart, post_form, task_dirs
@@ -214,6 +215,7 @@ def dead_pid() -> int:
     return proc.pid
 
 
+@pytest.mark.subprocess
 def test_orphaned_uploads_are_swept_on_start(tmp_path: Path, fake: FakeOllama) -> None:
     config = api_config(tmp_path, fake)
     ws = config.workspace
@@ -225,7 +227,7 @@ def test_orphaned_uploads_are_swept_on_start(tmp_path: Path, fake: FakeOllama) -
         voice = VoiceRequestPayload(audio_path=str(final), text="", filename="a.wav")
         sop = served.app.state.api.sops.default()
         served.app.state.api.pool.begin_stop()  # store the row only; do not run it
-        company.create_task("", sop=sop, voice=voice, task_id=kept_id)
+        company.create_task("", RunOptions(sop=sop), voice=voice, task_id=kept_id)
     dead = dead_pid()
     (ws / kept_id).mkdir(parents=True, exist_ok=True)
     (ws / kept_id / temp_name("voice.wav", dead)).write_bytes(b"complete upload")
@@ -270,6 +272,7 @@ with live_server(config) as served:
 """
 
 
+@pytest.mark.subprocess
 def test_kill_9_during_an_upload_leaves_nothing_after_restart(
     tmp_path: Path, fake: FakeOllama
 ) -> None:

@@ -23,6 +23,8 @@ from tests.conftest import REPORT, script_company
 from tests.fakes.ollama_server import FakeOllama
 from tests.hostile_audio import one_hertz_wav
 
+pytestmark = pytest.mark.speech
+
 BOUNDARY = "----company-test-boundary"
 VOICE_SOP = """\
 name: voice-analyst

@@ -7,7 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, normalize_log
+
+pytestmark = pytest.mark.subprocess  # every test runs startup.py
 
 PY = sys.executable
 
@@ -90,6 +94,7 @@ def _wait_for_message(db: Path, cause: str, timeout: float = 30) -> str:
     raise AssertionError(f"no {cause} message within {timeout} s")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_log_without_repeating_calls(tmp_path, fake_ollama):
     from tests.conftest import script_company
 
@@ -148,6 +153,8 @@ def test_graphs_run_from_the_command_line(tmp_path):
     assert "Traceback" not in refused.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.speech
 def test_audio_request_and_transcribe_command(tmp_path, scripted_ollama, whisper_checkpoint):
     from tests.speech_fixtures import encode_audio, make_clip
 

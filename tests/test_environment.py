@@ -5,6 +5,7 @@ import pytest
 from company.environment import Environment
 from company.events import EventKind
 from company.message import Message
+from company.run_options import RunOptions
 from tests.helpers import echo_role
 
 
@@ -115,8 +116,9 @@ async def test_failing_role_becomes_an_error_event_and_keeps_its_cursor(store):
     bad = Role(name="Bad", watch=["UserRequirement"], actions=[Boom(None)])
     env = Environment("t", [ok, bad], store=store)
     env.publish(Message(content="go"))
-    await env.run_round()
-    assert [str(e) for e in env.errors] == ["Bad: kaput"]
+    outcome = await env.run_round()
+    assert [str(e) for e in outcome.failed] == ["Bad: kaput"]
+    assert [m.sent_from for m in outcome.published] == ["Ok"]
     errors = [e for e in env.bus.history if e.kind is EventKind.ERROR]
     assert errors[0].data["error"] == "kaput"
     states = store.role_states("t")
@@ -166,9 +168,9 @@ async def test_an_oversized_output_fails_the_role_and_is_never_stored(store, in_
     ok = echo_role("Ok", ["UserRequirement"], "Fine")
     env = Environment("t", [ok, grower], store=store, max_message_bytes=4_096)
     env.publish(Message(content="go"))
-    await env.run_round()
-    assert len(env.errors) == 1 and env.errors[0].role == "Grower"
-    error = str(env.errors[0])
+    outcome = await env.run_round()
+    assert len(outcome.failed) == 1 and outcome.failed[0].role == "Grower"
+    error = str(outcome.failed[0])
     assert "over the message limit of 4.0 KB" in error and "limits.max_message_bytes" in error
     assert [m.sent_from for m in store.messages("t")] == ["Boss", "Ok"]  # nothing huge stored
     events = [e for e in env.bus.history if e.kind is EventKind.ERROR]
@@ -199,15 +201,14 @@ async def test_a_company_run_fails_clearly_on_the_configured_limit(config, store
     """The limit travels from ``limits.max_message_bytes`` to the task's Environment."""
     import json
 
-    from company.sop import load_sop
-    from company.team import Company
+    from company.company import Company
     from tests.conftest import ANALYSIS, PLAN, REPORT
 
     fake_ollama.on("## Task: AnalyzeRequest", json.dumps({**ANALYSIS, "summary": "s" * 3000}))
     fake_ollama.on("## Task: WritePlan", json.dumps(PLAN))
     fake_ollama.on("## Task: SummarizeResults", REPORT)
     config.limits.max_message_bytes = 2048
-    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    outcome = await Company(config, store=store).run("x", RunOptions(sop="plan-only"))
     assert outcome.status == "failed"
     assert outcome.error.startswith("Analyst: its message is") and "2.0 KB" in outcome.error
     assert [m.sent_from for m in store.messages(outcome.task_id)] == ["Boss"]

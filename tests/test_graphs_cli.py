@@ -35,6 +35,7 @@ class EchoLLM:
         return messages[-1]["content"][::-1]
 
 
+@pytest.mark.subprocess
 def test_importing_the_package_stays_light() -> None:
     code = (
         "import sys, company.graphs; "

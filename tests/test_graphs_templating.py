@@ -97,6 +97,7 @@ def test_hostile_template_is_refused_quickly_without_building_it(template: str) 
     assert isinstance(caught.value, SecurityError)
 
 
+@pytest.mark.slow
 def test_hostile_templates_stay_under_the_memory_bound() -> None:
     tracemalloc.start()
     try:

@@ -11,6 +11,7 @@ import pytest
 from company.llm import LLM
 from company.llm.base import LLMOutputTruncated, LLMServerError, LLMUnavailable
 from company.llm.embedded import EmbeddedProvider, EmbeddedSettings, check_gguf, machine_threads
+from company.llm.guard import allow_model_requests
 from company.llm.openai_provider import OpenAICompatProvider
 from company.llm.usage import CostManager
 from company.payloads import Analysis
@@ -71,5 +72,6 @@ async def test_the_context_size_error_names_the_token_counts() -> None:
     provider._http = httpx.AsyncClient(base_url="http://embedded/v1",
                                        transport=httpx.MockTransport(handler))
     llm = LLM(provider, model="m", cost=CostManager())
-    with pytest.raises(LLMServerError, match="9000 prompt tokens, 4096 context tokens"):
+    with (allow_model_requests(hosts=[provider.host]),  # an in-process mock transport
+          pytest.raises(LLMServerError, match="9000 prompt tokens, 4096 context tokens")):
         await llm.ask([{"role": "user", "content": json.dumps("x" * 100)}], role="Analyst")

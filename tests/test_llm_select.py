@@ -7,9 +7,9 @@ import pytest
 from company.config import AppConfig, LLMSettings, apply_llm_spec
 from company.llm.embedded import DEFAULT_EMBEDDED_MODEL, EmbeddedProvider
 from company.llm.ollama_provider import OllamaProvider
+from company.llm.providers import build_provider
 from company.llm.select import choose_provider, resolve_auto
 from company.llm.spec import parse_llm_spec
-from company.team import build_provider
 from tests.fakes.ollama_server import FakeOllama
 
 DEAD_HOST = "http://127.0.0.1:9"

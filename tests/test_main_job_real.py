@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from company.company import Company
 from company.config import AppConfig
 from company.payloads import GraphResults, TranscriptPayload, VoiceRequestPayload
-from company.sop import load_sop
+from company.run_options import RunOptions
 from company.speech.synth import speak_to_wav
 from company.store import Store
-from company.team import Company
 from tests.real_models import require_model
 
-pytestmark = pytest.mark.real_model
+pytestmark = [pytest.mark.real_model, pytest.mark.speech]
 
 LLM_MODEL = "qwen2.5-coder:1.5b"
 
@@ -38,7 +38,7 @@ async def test_a_voice_note_becomes_a_correct_report(tmp_path: Path) -> None:
     voice = VoiceRequestPayload(audio_path=str(audio), text="", filename="note.wav")
     store = Store(config.store_path)
     try:
-        outcome = await Company(config, store=store).run("", sop=load_sop("default"),
+        outcome = await Company(config, store=store).run("", RunOptions(sop="default"),
                                                          voice=voice)
         messages = {m.cause_by: m for m in store.messages(outcome.task_id)}
     finally:

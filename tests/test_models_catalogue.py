@@ -53,6 +53,7 @@ def test_hub_urls_follow_hf_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
         "http://127.0.0.1:9/Qwen/")
 
 
+@pytest.mark.subprocess
 def test_whisper_urls_are_read_from_openai_whisper_without_importing_it() -> None:
     code = ("import sys; from company.models.whisper_official import official_urls; "
             "u = official_urls(); print(u['tiny.en']); print('torch' in sys.modules)")
@@ -62,6 +63,7 @@ def test_whisper_urls_are_read_from_openai_whisper_without_importing_it() -> Non
     assert url_sha256(official_urls()["base"]).startswith("ed3a0b6b")
 
 
+@pytest.mark.subprocess
 def test_importing_the_package_stays_light() -> None:
     code = ("import sys, company.models; "
             "print(sorted(m for m in ('torch', 'whisper', 'httpx', 'rich') if m in sys.modules))")

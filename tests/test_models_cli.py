@@ -155,6 +155,7 @@ def test_import_whisper_converts_into_the_cache(
     assert not refused.exists()
 
 
+@pytest.mark.subprocess
 def test_startup_models_subcommand(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COMPANY_MODELS_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "startup.py", "models", "pull", "nope"], cwd=ROOT,

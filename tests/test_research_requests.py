@@ -153,6 +153,7 @@ def test_voice_notes_are_made_once_per_text(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
+@pytest.mark.speech
 def test_voice_notes_with_espeak_are_decodable_speech(tmp_path):
     from company.speech.audio import decode_audio
 
@@ -180,6 +181,7 @@ def sweep_inputs(tmp_path: Path, scripted_ollama: FakeOllama, whisper_checkpoint
     return {"config": str(config), "requests": str(requests)}
 
 
+@pytest.mark.speech
 def test_sweep_sends_speak_as_the_runs_audio_and_synthesizes_once(sweep_inputs, scripted_ollama,
                                                                    tmp_path, monkeypatch):
     calls: list[str] = []
@@ -212,6 +214,7 @@ def test_sweep_sends_speak_as_the_runs_audio_and_synthesizes_once(sweep_inputs, 
     assert calls == ["What is six times seven?"]
 
 
+@pytest.mark.speech
 def test_speak_without_espeak_fails_before_any_run(sweep_inputs, scripted_ollama, tmp_path,
                                                    monkeypatch, capsys):
     monkeypatch.setattr("company.speech.synth.espeak_available", lambda: False)

@@ -15,13 +15,13 @@ def test_every_shipped_sop_loads():
 
 def test_unknown_role_names_file_and_line():
     text = "name: x\nroles:\n  - name: Analyst\n  - name: Wizard\n"
-    with pytest.raises(SOPError, match=r"my\.yaml:4: roles\.1: unknown role 'Wizard'"):
+    with pytest.raises(SOPError, match=r"my\.yaml:4: roles\.1\.name: unknown role 'Wizard'"):
         parse_sop(text, source="my.yaml")
 
 
 def test_unknown_action_in_watch_names_the_line():
     text = "name: x\nroles:\n  - name: Analyst\n    watch: [UserRequirement, Dance]\n"
-    with pytest.raises(SOPError, match=r"x\.yaml:3: .*unknown action 'Dance'"):
+    with pytest.raises(SOPError, match=r"x\.yaml:4: roles\.0\.watch: unknown action 'Dance'"):
         parse_sop(text, source="x.yaml")
 
 

@@ -33,6 +33,8 @@ from tests.hostile_audio import one_hertz_wav, raw_wav
 from tests.speech_fixtures import *  # noqa: F403
 from tests.speech_fixtures import AUDIO_FORMATS, encode_audio, make_clip
 
+pytestmark = pytest.mark.speech
+
 REPO = Path(__file__).resolve().parent.parent
 
 LOSSLESS = {"wav", "flac"}
@@ -213,6 +215,7 @@ print(json.dumps({"outcome": outcome, "seconds": elapsed, "grown_mib": grown}))
 """
 
 
+@pytest.mark.subprocess
 def test_one_hertz_wav_is_refused_fast_in_little_memory(tmp_path: Path) -> None:
     """The report's 32 KB file took 6.7 GB and 12.9 s; now: refused at once, a few MiB."""
     path = tmp_path / "hostile.wav"

@@ -20,6 +20,8 @@ from company.speech.audio import SAMPLE_RATE, AudioError, AudioLimits, decode_au
 from tests.hostile_audio import one_hertz_wav, raw_wav
 from tests.speech_fixtures import encode_audio, make_clip
 
+pytestmark = pytest.mark.speech
+
 LIMITS = AudioLimits(max_seconds=3.0, max_bytes=256 * 1024)
 MAX_SAMPLES = int(LIMITS.max_seconds * SAMPLE_RATE)
 FUZZ = settings(max_examples=int(os.environ.get("AUDIO_FUZZ_EXAMPLES", "120")), deadline=3000,

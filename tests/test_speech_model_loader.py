@@ -10,6 +10,8 @@ import pytest
 from company.speech import ModelLoadError, ModelUnavailable
 from company.speech import model_loader as loader
 
+pytestmark = pytest.mark.speech
+
 
 class FakeModel:
     """What the fake ``whisper.load_model`` returns; records alignment heads."""

@@ -17,7 +17,7 @@ from company.speech.synth import speak_to_wav
 from company.speech.wer import normalize_words, word_error_rate
 from tests.real_models import require_model
 
-pytestmark = pytest.mark.real_model
+pytestmark = [pytest.mark.real_model, pytest.mark.speech]
 
 PHRASES = {
     "six_times_seven": "What is six times seven?",

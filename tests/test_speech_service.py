@@ -32,6 +32,8 @@ from company.speech.service import close_services
 from tests.speech_fixtures import *  # noqa: F403
 from tests.speech_fixtures import encode_audio, make_clip
 
+pytestmark = pytest.mark.speech
+
 if TYPE_CHECKING:
     from whisper.model import Whisper
 
@@ -359,6 +361,7 @@ def test_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         WhisperSettings(device="gpu")
 
 
+@pytest.mark.subprocess
 def test_importing_the_package_does_not_import_torch() -> None:
     code = (
         "import sys, company.speech, company.speech.cli; "

@@ -6,6 +6,8 @@ import pytest
 
 from company.speech.wer import edit_distance, normalize_words, word_error_rate
 
+pytestmark = pytest.mark.speech
+
 
 def test_normalisation_turns_number_words_into_digits_and_drops_punctuation() -> None:
     assert normalize_words("What is six times seven?") == normalize_words("what is 6 times 7")

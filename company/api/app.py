@@ -24,9 +24,9 @@ from company.api.schemas import SOP_NAME_PATTERN
 from company.api.settings import ApiSettings
 from company.api.sops import SopResolver
 from company.api.state import ApiState
+from company.company import Company
 from company.config import AppConfig
 from company.sop import SOPError
-from company.team import Company
 
 log = logging.getLogger("company.api")
 

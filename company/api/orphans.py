@@ -28,7 +28,7 @@ from company.store import Store
 log = logging.getLogger("company.api")
 
 NEW_TASK_DIR = re.compile(r"^t[0-9a-f]{12}$")
-"""The folders ``POST /v1/tasks/voice`` creates (``company.team.new_task_id``)."""
+"""The folders ``POST /v1/tasks/voice`` creates (``company.company.new_task_id``)."""
 VOICE_FILE = re.compile(r"^voice(-[0-9a-f]{8})?\.[a-z0-9]{1,8}$")
 """Final names of uploaded voice notes."""
 SETTLED_S = 60.0

@@ -6,21 +6,19 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import Literal
 
 from company.api.claims import Claim
 from company.api.errors import ApiError
 from company.api.orphans import sweep_orphan_uploads
 from company.api.settings import ApiSettings
+from company.company import Company
 from company.events import EventBus, EventKind
 from company.payloads import VoiceRequestPayload
-from company.team import INTERRUPT, Company
+from company.run import INTERRUPT
+from company.status import RUNNABLE, TERMINAL, TaskStatus
 
 log = logging.getLogger("company.api")
 
-LocalState = Literal["queued", "running"]
-RUNNABLE = ("queued", "running")
-TERMINAL = ("done", "failed", "cancelled")
 CANCELLED = "cancelled by request"
 SHUTDOWN_NOTE = "the server is shutting down; the task resumes when it starts again"
 
@@ -44,12 +42,12 @@ class RunPool:
         self._watcher: asyncio.Task[None] | None = None
 
     # introspection -----------------------------------------------------
-    def state(self, task_id: str) -> LocalState | None:
+    def state(self, task_id: str) -> TaskStatus | None:
         """``running`` once the company runs it here, ``queued`` while it waits here."""
         if task_id in self._entered:
-            return "running"
+            return TaskStatus.RUNNING
         if task_id in self._running or task_id in self._queued:
-            return "queued"
+            return TaskStatus.QUEUED
         return None
 
     def position(self, task_id: str) -> int | None:
@@ -109,21 +107,16 @@ class RunPool:
             if task is None or task.status not in RUNNABLE:
                 return
             self._drop_stale_bus(task_id)
-            n_round = task.options.get("n_round")
-            investment = task.options.get("investment")
             self._entered.add(task_id)
-            await self.company.run_task(
-                task_id, n_round=n_round if isinstance(n_round, int) and n_round > 0 else None,
-                investment=float(investment) if isinstance(investment, int | float)
-                and investment > 0 else None)
+            await self.company.run_task(task_id)  # with the options stored with the task
         except asyncio.CancelledError:
             if task_id in self._interrupted:
-                self.store.update_task(task_id, status="queued", error=None)
+                self.store.update_task(task_id, status=TaskStatus.QUEUED, error=None)
             elif task_id not in self._entered:
-                self._finish(task_id, "cancelled", CANCELLED)
+                self._finish(task_id, TaskStatus.CANCELLED, CANCELLED)
         except Exception as exc:  # a run that raises instead of failing cleanly
             log.exception("task %s crashed", task_id)
-            self._finish(task_id, "failed", f"{type(exc).__name__}: {exc}")
+            self._finish(task_id, TaskStatus.FAILED, f"{type(exc).__name__}: {exc}")
         finally:
             claim.release()
             self._cleanup(task_id, run)
@@ -134,7 +127,7 @@ class RunPool:
             self._started.discard(run)
             return
         if task_id not in self._interrupted:
-            self._finish(task_id, "cancelled", CANCELLED)
+            self._finish(task_id, TaskStatus.CANCELLED, CANCELLED)
         self._cleanup(task_id, run)
 
     def _cleanup(self, task_id: str, run: asyncio.Task[None]) -> None:
@@ -148,31 +141,31 @@ class RunPool:
 
     # buses ---------------------------------------------------------------
     def _live_bus(self, task_id: str) -> EventBus | None:
-        return self.company.live_bus(task_id)
+        return self.company.buses.live(task_id)
 
     def _drop_stale_bus(self, task_id: str) -> None:
         """Close a bus opened while another process was still writing this task's events."""
         bus = self._live_bus(task_id)
         if bus is not None and bus.last_seq != self.store.last_event_seq(task_id):
-            self.company.close_bus(task_id)
+            self.company.buses.close(task_id)
 
     def _close_orphan_bus(self, task_id: str) -> None:
         """End the streams of a bus that was opened for a run that did not happen."""
-        self.company.close_bus(task_id)
+        self.company.buses.close(task_id)
 
-    def _finish(self, task_id: str, status: str, error: str) -> None:
+    def _finish(self, task_id: str, status: TaskStatus, error: str) -> None:
         """Record a final status the run itself could not record, and tell the streams."""
         self.store.update_task(task_id, status=status, error=error)
-        bus = self.company.open_bus(task_id)
+        bus = self.company.buses.open(task_id)
         bus.emit(EventKind.TASK_FINISHED, status=status, error=error)
-        self.company.close_bus(task_id)
+        self.company.buses.close(task_id)
 
     # follow-ups and cancelling --------------------------------------------
     def follow_up(self, task_id: str, text: str, voice: VoiceRequestPayload | None) -> None:
         """Append a Boss message to a task that is not running, and queue it again."""
         if task_id in self._entered:
             raise ApiError(409, "the task is running; send the follow-up when it has finished")
-        waiting_here = self.state(task_id) == "queued"
+        waiting_here = self.state(task_id) is TaskStatus.QUEUED
         if self.stopping or not waiting_here:
             self.check_capacity()
         with Claim(self.company.config.workspace, task_id) as claim:
@@ -183,7 +176,7 @@ class RunPool:
         if not waiting_here:
             self.submit(task_id, force=True)
 
-    async def cancel(self, task_id: str) -> str:
+    async def cancel(self, task_id: str) -> TaskStatus:
         """Stop a running task or take it out of the queue; return its status."""
         if task_id in self._running:
             run = self._running[task_id]
@@ -192,7 +185,7 @@ class RunPool:
         elif task_id in self._queued:
             self._queue.remove(task_id)
             self._queued.discard(task_id)
-            self._finish(task_id, "cancelled", CANCELLED)
+            self._finish(task_id, TaskStatus.CANCELLED, CANCELLED)
         else:
             task = self.store.get_task(task_id)
             if task is None:
@@ -201,11 +194,11 @@ class RunPool:
                 raise ApiError(409, f"the task is already {task.status}")
             with Claim(self.company.config.workspace, task_id) as claim:
                 if claim.acquire():  # nobody runs it: finish it here
-                    self._finish(task_id, "cancelled", CANCELLED)
+                    self._finish(task_id, TaskStatus.CANCELLED, CANCELLED)
                 else:  # its owner's watcher sees this and stops the run
-                    self.store.update_task(task_id, status="cancelled", error=CANCELLED)
+                    self.store.update_task(task_id, status=TaskStatus.CANCELLED, error=CANCELLED)
         task = self.store.get_task(task_id)
-        return task.status if task is not None else "cancelled"
+        return task.status if task is not None else TaskStatus.CANCELLED
 
     async def _watch_cancels(self, every_s: float = 1.0) -> None:
         """Stop local runs that another server process marked cancelled."""
@@ -215,7 +208,8 @@ class RunPool:
                 for task_id in list(self._entered):
                     task = self.store.get_task(task_id)
                     run = self._running.get(task_id)
-                    if task is not None and task.status == "cancelled" and run and not run.done():
+                    cancelled = task is not None and task.status is TaskStatus.CANCELLED
+                    if cancelled and run and not run.done():
                         run.cancel()
             except Exception:  # keep watching; a store hiccup must not end the watcher
                 log.exception("checking for cancelled tasks failed")
@@ -233,8 +227,8 @@ class RunPool:
     def resume_stored(self) -> int:
         """Queue every task the store has as running or queued (oldest first); return how many."""
         found = [
-            *reversed(self.store.list_tasks(status="running", limit=1_000_000)),
-            *reversed(self.store.list_tasks(status="queued", limit=1_000_000)),
+            *reversed(self.store.list_tasks(status=TaskStatus.RUNNING, limit=1_000_000)),
+            *reversed(self.store.list_tasks(status=TaskStatus.QUEUED, limit=1_000_000)),
         ]
         for task in found:
             self.submit(task.id, force=True)

@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from company.status import TaskStatus
+
 MAX_REQUEST_CHARS = 20_000
 SOP_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 NOT_BLANK = r"\S"
-TaskStatus = Literal["queued", "running", "done", "failed", "cancelled"]
-TERMINAL = ("done", "failed", "cancelled")
 
 
 def _stripped(value: Any, what: str) -> Any:

@@ -8,8 +8,13 @@ import os
 import re
 import signal
 import socket
+from typing import TYPE_CHECKING
 
-from company.cli import add_common, fail, load_settings
+from company.cli_common import add_common, choose_llm, fail
+
+if TYPE_CHECKING:
+    from company.api.settings import ApiSettings
+    from company.config import AppConfig
 
 HOST_NAME = re.compile(r"(?=.{1,253}\.?$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
                        r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?")
@@ -50,7 +55,8 @@ def check_bind(host: str, port: int) -> None:
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    """The parser of ``startup.py serve``."""
+    """The parser of ``startup.py serve`` (the common flags are listed for ``--help``; the
+    caller has already taken them out of the command line)."""
     parser = argparse.ArgumentParser(
         prog="startup.py serve",
         description="Serve the HTTP API (POST /v1/tasks, /v1/tasks/voice, SSE events), "
@@ -67,29 +73,29 @@ def serve_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def serve_command(argv: list[str]) -> int:
-    """Parse ``argv``, check the settings, and serve until interrupted; return the exit code."""
+def with_flags(config: AppConfig, settings: ApiSettings, args: argparse.Namespace) -> ApiSettings:
+    """``settings`` with ``--host``, ``--port`` and ``--workers`` applied (validated again); the
+    config's ``api`` section gets them too, for the workers that read it."""
+    overrides = {key: getattr(args, key) for key in ("host", "port", "workers")
+                 if getattr(args, key) is not None}
+    if not overrides:
+        return settings
+    config.api = {**config.api, **overrides}
+    return type(settings).model_validate({**settings.model_dump(), **overrides})
+
+
+def serve_command(argv: list[str], *, config: AppConfig, settings: ApiSettings) -> int:
+    """Parse the serve flags of ``argv`` over the loaded ``config`` and its ``api`` settings,
+    check them, and serve until interrupted; return the exit code."""
     args = serve_parser().parse_args(argv)
-    try:
-        config = load_settings(args)
-    except (ValueError, OSError) as exc:
-        return fail(str(exc))
-    api = dict(config.api)
-    for key in ("host", "port", "workers"):
-        value = getattr(args, key)
-        if value is not None:
-            api[key] = value
-    config.api = api
 
-    from pydantic import ValidationError
-
-    from company.api.settings import ApiSettings, is_loopback
+    from company.api.settings import is_loopback
     from company.sop import SOPError, load_sop
     from company.workspace import WorkspaceError, open_store
 
     try:
-        settings = ApiSettings.from_config(api)
-    except ValidationError as exc:
+        settings = with_flags(config, settings, args)
+    except ValueError as exc:  # pydantic's ValidationError included
         return fail(f"invalid api settings: {exc}")
     try:
         check_host(settings.host)
@@ -106,8 +112,6 @@ def serve_command(argv: list[str]) -> int:
         return fail(str(exc))
 
     from rich.console import Console
-
-    from company.cli import choose_llm
 
     choose_llm(config, Console(stderr=True))  # once, so every worker uses the same model
 

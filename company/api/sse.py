@@ -12,10 +12,10 @@ from company.api.previews import clip_text, fit, message_url, report_url
 from company.api.settings import ApiSettings
 from company.api.state import ApiState
 from company.events import Event, EventKind
+from company.status import TERMINAL
 from company.store import Store
 
 log = logging.getLogger("company.api")
-TERMINAL = ("done", "failed", "cancelled")
 END = b"event: end\ndata: {}\n\n"
 
 
@@ -47,10 +47,10 @@ def event_source(api: ApiState, task_id: str, after: int) -> AsyncIterator[Event
     from the stored history when it is finished, else by polling the store."""
     company = api.company
     if api.pool.state(task_id) is not None:
-        return company.open_bus(task_id).subscribe(after_seq=after)
+        return company.buses.open(task_id).subscribe(after_seq=after)
     task = company.store.get_task(task_id)
     if task is None or task.status in TERMINAL:
-        return company.bus(task_id).subscribe(after_seq=after)
+        return company.buses.bus(task_id).subscribe(after_seq=after)
     return poll_store(company.store, task_id, after, api.settings.poll_s)
 
 

@@ -10,8 +10,8 @@ from fastapi import Request
 from company.api.pool import RunPool
 from company.api.settings import ApiSettings
 from company.api.sops import SopResolver
+from company.company import Company
 from company.config import AppConfig
-from company.team import Company
 
 
 @dataclass

@@ -15,6 +15,8 @@ class ChatRequest(BaseModel):
     messages: list[dict[str, str]]
     json_schema: dict[str, Any] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    role: str = ""  # who asks: the role and the action (not part of the cache key)
+    action: str = ""
 
 
 class ChatResult(BaseModel):

@@ -21,7 +21,10 @@ class CacheMode(StrEnum):
 
 
 def request_key(provider: str, request: ChatRequest, scope: str = "") -> str:
-    """A stable hash of provider, model, messages, schema, options and caller scope."""
+    """A stable hash of provider, model, messages, schema, options and caller scope.
+
+    Who asks (``request.role``/``request.action``) is deliberately left out: labelling calls
+    must not invalidate recorded answers."""
     blob = json.dumps(
         {
             "provider": provider,

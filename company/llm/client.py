@@ -68,9 +68,9 @@ class LLM:
             else None
         )
 
-    def for_role(self, role: str) -> RoleLLM:
-        """A handle that books every call to the named role."""
-        return RoleLLM(self, role)
+    def for_role(self, role: str, action: str = "") -> RoleLLM:
+        """A handle that books every call to the named role (and says which action asks)."""
+        return RoleLLM(self, role, action)
 
     async def chat(
         self,
@@ -79,11 +79,15 @@ class LLM:
         role: str,
         model: str | None = None,
         json_schema: dict[str, Any] | None = None,
+        action: str = "",
     ) -> ChatResult:
-        """One call: journal (resume) → shared cache → budget check → provider."""
+        """One call: journal (resume) → shared cache → budget check → provider.
+
+        ``role`` and ``action`` travel on the request (who asks); only ``role`` scopes the
+        cache key, as before."""
         request = ChatRequest(
             model=model or self.model, messages=messages, json_schema=json_schema,
-            options=self.options,
+            options=self.options, role=role, action=action,
         )
         key = request_key(self.provider.name, request, scope=role)
         started = time.perf_counter()
@@ -151,21 +155,24 @@ class LLM:
         role: str,
         model: str | None = None,
         json_schema: dict[str, Any] | None = None,
+        action: str = "",
     ) -> str:
         """The answer's text."""
-        result = await self.chat(messages, role=role, model=model, json_schema=json_schema)
+        result = await self.chat(messages, role=role, model=model, json_schema=json_schema,
+                                 action=action)
         return result.content
 
     async def ask_model(
         self, messages: list[dict[str, str]], output: type[T], *, role: str,
-        model: str | None = None,
+        model: str | None = None, action: str = "",
     ) -> T:
         """A validated instance of ``output``; invalid answers are re-asked with the error."""
         schema = output.model_json_schema()
         conversation = list(messages)
         error = ""
         for _attempt in range(self.max_retries + 1):
-            content = await self.ask(conversation, role=role, model=model, json_schema=schema)
+            content = await self.ask(conversation, role=role, model=model, json_schema=schema,
+                                     action=action)
             try:
                 return output.model_validate(parse_json_answer(content))
             except (ValueError, ValidationError) as exc:
@@ -192,21 +199,29 @@ def _short_error(exc: Exception) -> str:
 
 
 class RoleLLM:
-    """An LLM handle bound to one role (it also serves graph LLM blocks)."""
+    """An LLM handle bound to one role, and optionally to the action asking (it also serves
+    graph LLM blocks)."""
 
-    def __init__(self, llm: LLM, role: str) -> None:
+    def __init__(self, llm: LLM, role: str, action: str = "") -> None:
         self.llm = llm
         self.role = role
+        self.action = action
+
+    def for_action(self, name: str) -> RoleLLM:
+        """The same role's handle, with its calls labelled as the named action's."""
+        return RoleLLM(self.llm, self.role, name)
 
     async def ask(
         self, messages: list[dict[str, str]], *, model: str | None = None,
         json_schema: dict[str, Any] | None = None,
     ) -> str:
         """The answer's text."""
-        return await self.llm.ask(messages, role=self.role, model=model, json_schema=json_schema)
+        return await self.llm.ask(messages, role=self.role, model=model, json_schema=json_schema,
+                                  action=self.action)
 
     async def ask_model(
         self, messages: list[dict[str, str]], output: type[T], *, model: str | None = None
     ) -> T:
         """A validated instance of ``output``."""
-        return await self.llm.ask_model(messages, output, role=self.role, model=model)
+        return await self.llm.ask_model(messages, output, role=self.role, model=model,
+                                        action=self.action)

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,9 @@ from company.llm.base import (
     LLMUnavailable,
     PullProgress,
 )
+
+if TYPE_CHECKING:
+    from company.config import AppConfig
 
 log = logging.getLogger(__name__)
 
@@ -287,3 +290,10 @@ class EmbeddedProvider:
             self._server.stop()
         self._server = None
         self._client = None
+
+
+def from_config(config: AppConfig) -> EmbeddedProvider:
+    """The provider table's factory: the configured model, run in this process."""
+    llm = config.llm
+    return EmbeddedProvider(llm.model, llm.embedded, models_settings=config.models,
+                            pull_missing=llm.pull_missing)

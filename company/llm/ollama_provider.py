@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import ollama
 
@@ -14,6 +16,10 @@ from company.llm.base import (
     ModelMissing,
     PullProgress,
 )
+from company.llm.guard import check_model_request
+
+if TYPE_CHECKING:
+    from company.config import AppConfig
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
@@ -36,6 +42,7 @@ class OllamaProvider:
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         """Send one chat request; map transport failures to LLM errors."""
+        check_model_request(self.name, self.host)
         try:
             response = await self._client.chat(
                 model=request.model,
@@ -99,3 +106,8 @@ class OllamaProvider:
             ) from exc
         except (ConnectionError, httpx.TransportError) as exc:
             raise self._unreachable() from exc
+
+
+def from_config(config: AppConfig) -> OllamaProvider:
+    """The provider table's factory: the Ollama server the config names."""
+    return OllamaProvider(config.llm.resolved_host(), config.llm.timeout_s)

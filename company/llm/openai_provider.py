@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -15,6 +15,10 @@ from company.llm.base import (
     ModelMissing,
     PullProgress,
 )
+from company.llm.guard import check_model_request
+
+if TYPE_CHECKING:
+    from company.config import AppConfig
 
 
 class OpenAICompatProvider:
@@ -30,6 +34,7 @@ class OpenAICompatProvider:
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         """Send one chat completion request."""
+        check_model_request(self.name, self.host)
         body: dict[str, Any] = {"model": request.model, "messages": request.messages}
         body.update({k: v for k, v in request.options.items() if k in _OPTION_KEYS})
         if request.json_schema is not None:
@@ -97,3 +102,12 @@ def _context_error(response: httpx.Response) -> str | None:
     return (f"the prompt is too long for the model's context: {error.get('n_prompt_tokens')} "
             f"prompt tokens, {error.get('n_ctx')} context tokens per request. Shorten the "
             "request or raise llm.embedded.ctx_size")
+
+
+def from_config(config: AppConfig) -> OpenAICompatProvider:
+    """The provider table's factory: the server the config names, its key from the environment."""
+    import os
+
+    llm = config.llm
+    return OpenAICompatProvider(llm.resolved_host(), os.environ.get(llm.api_key_env, ""),
+                                llm.timeout_s)

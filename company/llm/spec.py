@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-PROVIDERS = ("ollama", "openai", "embedded")
+from company.llm.providers import PROVIDERS
 
 
 class LLMSpec(BaseModel):
@@ -31,7 +31,7 @@ def parse_llm_spec(text: str) -> LLMSpec:
         raise ValueError("empty --llm spec; expected e.g. ollama:qwen2.5")
     rest, _, host = text.partition("@")
     provider, sep, model = rest.partition(":")
-    if not sep or provider not in PROVIDERS:
+    if not sep or provider not in PROVIDERS:  # e.g. qwen2.5-coder:1.5b: an Ollama model
         provider, model = "ollama", rest
     if not model:
         raise ValueError(f"--llm {text!r} names no model; expected e.g. ollama:qwen2.5")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from pydantic import BaseModel
 
 from company.llm.base import BudgetExceeded
@@ -39,13 +37,13 @@ class UsageTotals(BaseModel):
 
 
 class CostManager:
-    """Adds up usage per role and enforces the budget before each call."""
+    """Adds up a task's usage and enforces the budget before each call (the store keeps the
+    per-role rows)."""
 
     def __init__(self, prices: dict[str, Price] | None = None, budget: Budget | None = None):
         self.prices = prices or {}
         self.budget = budget or Budget()
         self.total = UsageTotals()
-        self.by_role: dict[str, UsageTotals] = defaultdict(UsageTotals)
 
     def price_of(self, model: str) -> Price:
         """The price of a model: exact name, then name without tag, else free (local)."""
@@ -75,9 +73,9 @@ class CostManager:
     def add(self, role: str, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         """Count one call; return its cost."""
         cost = self.cost_of(model, prompt_tokens, completion_tokens)
-        for totals in (self.total, self.by_role[role]):
-            totals.calls += 1
-            totals.prompt_tokens += prompt_tokens
-            totals.completion_tokens += completion_tokens
-            totals.cost += cost
+        totals = self.total
+        totals.calls += 1
+        totals.prompt_tokens += prompt_tokens
+        totals.completion_tokens += completion_tokens
+        totals.cost += cost
         return cost

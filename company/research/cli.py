@@ -6,10 +6,9 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from company.cli import add_common, fail, load_settings
+from company.cli_common import CommonOptions, add_common, choose_llm, fail, load_settings, preflight
 
 EPILOG = """
 examples:
@@ -23,7 +22,8 @@ examples:
 
 
 def research_parser() -> argparse.ArgumentParser:
-    """The ``research`` command's options (the common ones included)."""
+    """The ``research`` command's options: the common ones, less ``--sop`` and ``--llm``,
+    which take several values here (``sops``, ``llms``)."""
     parser = argparse.ArgumentParser(
         prog="startup.py research", conflict_handler="resolve",
         description="Run every request of a request set through SOP variants (and models), "
@@ -37,7 +37,7 @@ def research_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="runs per request, SOP and model (default 1)")
     parser.add_argument("--out", metavar="DIR", help="the sweep directory to create")
-    parser.add_argument("--llm", nargs="+", metavar="SPEC",
+    parser.add_argument("--llm", nargs="+", metavar="SPEC", dest="llms",
                         help="models to compare, provider:model[@host] (default: each SOP's)")
     parser.add_argument("--concurrency", type=int, metavar="K",
                         help="runs at the same time (default 2)")
@@ -74,7 +74,7 @@ def settings_from(args: argparse.Namespace) -> Any:
     mode = "replay" if args.replay or args.cache == "replay" else (args.cache or "record")
     return SweepConfig(
         sops=list(args.sops), requests=args.requests, repeat=args.repeat,
-        llms=list(args.llm or []), concurrency=args.concurrency or 2, judge=args.judge,
+        llms=list(args.llms or []), concurrency=args.concurrency or 2, judge=args.judge,
         judge_llm=args.judge_llm, cache_mode=mode, cache_from=args.cache_from,
         config=str(Path(args.config).resolve()) if args.config else None,
     )
@@ -86,7 +86,7 @@ def resume_settings(args: argparse.Namespace) -> tuple[Any, Path]:
     from company.research.plan import SweepConfig
 
     given = [flag for flag, value in (("--sops", args.sops), ("--requests", args.requests),
-                                      ("--out", args.out), ("--llm", args.llm),
+                                      ("--out", args.out), ("--llm", args.llms),
                                       ("--cache-from", args.cache_from)) if value]
     if given:
         raise ResearchInputError(f"--resume takes the sweep's saved settings; drop "
@@ -131,15 +131,14 @@ async def research(args: argparse.Namespace, *, on_row: Any = None) -> int:
             if (out / SWEEP_FILE).exists() or (out / RUNS_FILE).exists():
                 raise ResearchInputError(f"{out} already holds a sweep: continue it with "
                                          f"--resume {out}, or choose another --out")
-        common = SimpleNamespace(config=settings.config, workspace=None, llm=None, cache=None,
-                                 sop=None, whisper_model=args.whisper_model)
-        base = load_settings(common)
+        # the sweep's own config file (saved with it for --resume): not the --config of a
+        # resumed command line, so it is loaded here; models and cache come from the plan
+        base = load_settings(CommonOptions(config=settings.config,
+                                           whisper_model=args.whisper_model))
         if not settings.llms and settings.cache_mode == "replay":
             if base.llm.provider == "auto":
                 base.llm.provider = "ollama"  # replay calls no model: keep the recorded names
         elif not settings.llms:
-            from company.cli import choose_llm
-
             choose_llm(base, console)
         plan = build_plan(settings, base)
         if args.resume:
@@ -181,8 +180,6 @@ async def research(args: argparse.Namespace, *, on_row: Any = None) -> int:
 
 async def check_servers(sweep: Any, console: Any, pull: bool) -> None:
     """Check each model server answers and has its model (pulled if configured)."""
-    from company.cli import preflight
-
     seen = set()
     checks = [(sweep.providers[label], choice.model) for label, choice in sweep.plan.models.items()]
     if sweep.judge_provider is not None:
@@ -191,7 +188,7 @@ async def check_servers(sweep: Any, console: Any, pull: bool) -> None:
         if (provider.host, model) in seen:
             continue
         seen.add((provider.host, model))
-        await preflight(SimpleNamespace(provider=provider), model, console, pull)
+        await preflight(provider, model, console, pull)
 
 
 async def run_with_progress(sweep: Any, console: Any, *, quiet: bool, on_row: Any = None) -> Any:

@@ -7,20 +7,18 @@ from typing import Any
 
 from company.payloads import StepResult
 from company.research.requests import Expect
-
-COMPLETED = "COMPLETED"
-SKIPPED = "SKIPPED"
+from company.status import StepStatus, TaskStatus
 
 
 def completed(step: StepResult) -> bool:
     """True when a graph execution finished successfully: COMPLETED and no node failed (AutoGPT
     marks a graph COMPLETED even when some of its nodes failed)."""
-    return step.status.upper() == COMPLETED and not step.error
+    return step.status is StepStatus.COMPLETED and not step.error
 
 
 def ran(step: StepResult) -> bool:
-    """True when the step's graph was started (a SKIPPED step never was)."""
-    return step.status.upper() != SKIPPED
+    """True when the step's graph was started (a SKIPPED or only planned step never was)."""
+    return step.status.ran
 
 
 def _why_not(graph: str, steps: list[StepResult]) -> str:
@@ -64,7 +62,7 @@ def check(expect: Expect, *, status: str, error: str | None, report: str | None,
           steps: list[StepResult], rounds: int) -> list[str]:
     """The expectations a run failed, as readable lines (empty: success)."""
     failed: list[str] = []
-    if status != "done":
+    if status != TaskStatus.DONE:
         failed.append(f"status {status}: {error or 'no error given'}")
     succeeded = {s.graph for s in steps if completed(s)}
     for graph in expect.graphs:

@@ -9,7 +9,7 @@ from company.payloads import GraphResults, StepResult
 from company.research.expectations import check, completed
 from company.research.plan import RunSpec
 from company.research.requests import Expect
-from company.team import TaskOutcome
+from company.run import TaskOutcome
 
 RUN_GRAPHS = "RunGraphs"
 

@@ -98,9 +98,8 @@ def sanitize(text: str) -> str:
 
 
 def load_sops(names: list[str]) -> dict[str, SOP]:
-    """Load, validate and check every SOP (roles and actions importable, prompts present)."""
-    from company.registry import action_class, role_class
-
+    """Load and validate every SOP (parsing resolves its roles and actions to classes) and
+    check its prompt files exist."""
     sops: dict[str, SOP] = {}
     files: dict[str, str] = {}
     for name in names:
@@ -113,13 +112,6 @@ def load_sops(names: list[str]) -> dict[str, SOP]:
             raise ResearchInputError(f"{sop.source}: SOP name {sop.name!r} is also used by "
                                      f"{files[sop.name]}; give each variant its own name")
         problems = []
-        for spec in sop.roles:
-            for kind, load, item in [("role", role_class, spec.name),
-                                     *[("action", action_class, a) for a in spec.actions or []]]:
-                try:
-                    load(item)
-                except (ImportError, AttributeError) as exc:
-                    problems.append(f"{sop.source}: {kind} {item} cannot be loaded: {exc}")
         for action in sop.prompts:
             path = sop.prompt_path(action)
             if path is not None and not path.is_file():

@@ -6,13 +6,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
+from company.company import Company
 from company.llm.base import LLMError, Provider, ReplayMiss
 from company.llm.cache import CacheMode
 from company.llm.client import LLM
+from company.llm.providers import build_provider
 from company.llm.usage import CostManager
 from company.payloads import VoiceRequestPayload
 from company.prompts import PromptLibrary
@@ -24,26 +25,14 @@ from company.research.plan import ModelChoice, RunSpec, SweepPlan
 from company.research.requests import ResearchRequest
 from company.research.runlog import RUNS_FILE, RunLog
 from company.research.voice import VoiceNotes
+from company.run import TaskOutcome
+from company.run_options import RunOptions
 from company.services import Services
-from company.sop import SOP
 from company.store import Store
-from company.team import Company, TaskOutcome, build_provider
 
 RUNS_DIR = "runs"
 REPLAY_MARK = "replay mode:"
 OnRow = Callable[[RunRow], None]
-
-
-class SweepCompany(Company):
-    """A Company whose runs use the sweep's model, whatever the SOP file names."""
-
-    def __init__(self, *args: Any, model: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.model = model
-
-    def model_for(self, sop: SOP) -> str:
-        """The sweep's model for this run."""
-        return self.model
 
 
 class SweepOutcome(BaseModel):
@@ -113,19 +102,18 @@ class Sweep:
         """One run in its own task (created, or resumed from the store), then its metrics."""
         request = self.requests[spec.request_id]
         sop = self.plan.sops[spec.sop]
-        company = SweepCompany(
-            self.configs[spec.model_label], store=self.store,
-            provider=self.providers[spec.model_label], services=self.services,
-            cache_mode=self.mode, cache_namespace=spec.namespace, model=spec.model,
-        )
+        company = Company(self.configs[spec.model_label], store=self.store,
+                          provider=self.providers[spec.model_label], services=self.services)
+        options = RunOptions(sop=sop, model=spec.model, cache_mode=self.mode,
+                             cache_namespace=spec.namespace)
         started = time.perf_counter()
         resumed = self.store.get_task(spec.run_id) is not None
         try:
             if not resumed:
                 voice = await self.voice_of(request)
-                company.create_task(request.request, sop=sop, voice=voice, task_id=spec.run_id,
-                                    options={"research": spec.model_dump()})
-            outcome: TaskOutcome = await company.run_task(spec.run_id)
+                company.create_task(request.request, options, voice=voice, task_id=spec.run_id,
+                                    meta={"research": spec.model_dump()})
+            outcome: TaskOutcome = await company.run_task(spec.run_id, options)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a run that cannot run is a row, not the end of the sweep

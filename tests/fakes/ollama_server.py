@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from company.llm import guard
+
 Reply = str | Callable[[dict[str, Any]], str]
 
 
@@ -76,7 +78,7 @@ class FakeOllama:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> FakeOllama:
-        """Serve on an ephemeral loopback port in a thread."""
+        """Serve on an ephemeral loopback port in a thread; model requests to it are allowed."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -177,11 +179,13 @@ class FakeOllama:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+        guard.allowed_hosts.add(self.host)  # model requests to this fake pass the test guard
         return self
 
     def stop(self) -> None:
-        """Stop serving."""
+        """Stop serving (and take the fake's host off the guard's allowed hosts)."""
         if self._server is not None:
+            guard.allowed_hosts.discard(self.host)
             self._server.shutdown()
             self._server.server_close()
             self._server = None

@@ -33,9 +33,11 @@ from company.api.settings import ApiSettings
 from company.api.state import ApiState, api_state
 from company.api.uploads import UploadLimits, receive_form
 from company.api.voice import check_audio
+from company.company import new_task_id
 from company.payloads import VoiceRequestPayload
+from company.run_options import RunOptions
+from company.status import TaskStatus
 from company.store import TaskRecord
-from company.team import new_task_id
 
 router = APIRouter(prefix="/v1", tags=["tasks"], dependencies=[Depends(require_key)])
 
@@ -58,9 +60,9 @@ def multipart_body(model: type[Any]) -> dict[str, Any]:
         "multipart/form-data": {"schema": model.model_json_schema()}}}}
 
 
-def accepted(task_id: str, status: str = "queued") -> TaskAccepted:
+def accepted(task_id: str, status: TaskStatus = TaskStatus.QUEUED) -> TaskAccepted:
     """The 202 answer for a stored task."""
-    return TaskAccepted(task_id=task_id, status=status,  # type: ignore[arg-type]
+    return TaskAccepted(task_id=task_id, status=status,
                         status_url=f"/v1/tasks/{task_id}",
                         events_url=f"/v1/tasks/{task_id}/events")
 
@@ -71,8 +73,8 @@ async def submit_task(body: TaskRequest, api: State) -> TaskAccepted:
     """Store a typed request as a new task and queue its run."""
     api.pool.check_capacity()
     sop = api.sops.load(body.sop)
-    options = body.options.model_dump(exclude_none=True) if body.options else {}
-    task_id = api.company.create_task(body.request, sop=sop, options=options)
+    chosen = body.options.model_dump(exclude_none=True) if body.options else {}
+    task_id = api.company.create_task(body.request, RunOptions(sop=sop, **chosen))
     api.pool.submit(task_id, force=True)
     return accepted(task_id)
 
@@ -96,7 +98,7 @@ async def submit_voice(request: Request, api: State) -> TaskAccepted:
         api.pool.check_capacity()
         voice = VoiceRequestPayload(audio_path=str(form.audio.final_path), text=fields.text,
                                     filename=form.audio.filename)
-        api.company.create_task(fields.text, sop=sop, voice=voice, task_id=task_id)
+        api.company.create_task(fields.text, RunOptions(sop=sop), voice=voice, task_id=task_id)
         form.audio.commit()  # its final name only now that the row exists (orphans.py)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
@@ -131,7 +133,7 @@ async def list_tasks(
 
 def summary(task: TaskRecord, max_chars: int) -> TaskSummary:
     """A task as listed (its request and error cut to ``max_chars``)."""
-    return TaskSummary(task_id=task.id, status=task.status,  # type: ignore[arg-type]
+    return TaskSummary(task_id=task.id, status=task.status,
                        request=clip_text(task.request, max_chars), sop=task.sop_name,
                        rounds=task.rounds, created_at=task.created_at,  # type: ignore[arg-type]
                        updated_at=task.updated_at,  # type: ignore[arg-type]
@@ -166,7 +168,7 @@ async def get_task(task_id: TaskId, api: State) -> TaskDetail:
 
 def _report_preview(task: TaskRecord, view: ApiSettings) -> str | None:
     """The report of a done task, cut to ``max_view_chars`` (the whole: GET .../report)."""
-    if task.status != "done" or task.report is None:
+    if task.status is not TaskStatus.DONE or task.report is None:
         return None
     return clip_text(task.report, view.max_view_chars, report_url(task.id))
 
@@ -199,7 +201,7 @@ async def get_report(task_id: TaskId, api: State) -> Response:
     task = api.company.store.get_task(task_id)
     if task is None:
         raise not_found(task_id)
-    if task.status != "done" or task.report is None:
+    if task.status is not TaskStatus.DONE or task.report is None:
         raise ApiError(409, f"task {task_id!r} has no report (status: {task.status})")
     return PlainTextResponse(task.report, media_type="text/markdown")
 
@@ -218,4 +220,4 @@ async def cancel_task(task_id: TaskId, api: State) -> CancelResult:
     if api.company.store.get_task(task_id) is None:
         raise not_found(task_id)
     status = await api.pool.cancel(task_id)
-    return CancelResult(task_id=task_id, status=status)  # type: ignore[arg-type]
+    return CancelResult(task_id=task_id, status=status)

@@ -1,16 +1,23 @@
+"""Company: tasks, Boss messages and runs, driven by the scripted provider (the fake Ollama
+server only where the provider's failures are what is tested)."""
+
+import asyncio
 import json
 
 import pytest
 
+from company.company import Company
 from company.events import EventKind
+from company.run import INTERRUPT
+from company.run_options import RunOptions
 from company.sop import load_sop, parse_sop
-from company.team import Company
-from tests.conftest import ANALYSIS, PLAN, normalize_log, script_company
+from tests.conftest import ANALYSIS, PLAN, REPORT, normalize_log
+from tests.runtime_support import last_prompt, scripted_company, standard_script
 
 
-async def test_request_becomes_analysis_plan_and_report(config, store, scripted_ollama):
-    company = Company(config, store=store)
-    outcome = await company.run("What is 6 times 7?", sop=load_sop("plan-only"))
+async def test_request_becomes_analysis_plan_and_report(config, store):
+    company, _ = scripted_company(config, store)
+    outcome = await company.run("What is 6 times 7?", RunOptions(sop="plan-only"))
     assert outcome.status == "done", outcome.error
     causes = [m.cause_by for m in store.messages(outcome.task_id)]
     assert causes == ["UserRequirement", "AnalyzeRequest", "WritePlan", "SummarizeResults"]
@@ -26,19 +33,19 @@ async def test_request_becomes_analysis_plan_and_report(config, store, scripted_
     assert outcome.usage.calls == 3 and outcome.rounds == 3
 
 
-async def test_same_answers_give_identical_logs(config, store, scripted_ollama):
-    company = Company(config, store=store)
+async def test_same_answers_give_identical_logs(config, store):
+    company, _ = scripted_company(config, store)
     sop = load_sop("plan-only")
-    first = await company.run("Compute it", sop=sop)
-    second = await company.run("Compute it", sop=sop)
+    first = await company.run("Compute it", RunOptions(sop=sop))
+    second = await company.run("Compute it", RunOptions(sop=sop))
     a = normalize_log(config.workspace / first.task_id / "messages.jsonl", first.task_id)
     b = normalize_log(config.workspace / second.task_id / "messages.jsonl", second.task_id)
     assert a == b and "TASK-00004" in a
 
 
-async def test_event_stream_has_the_whole_story(config, store, scripted_ollama):
-    company = Company(config, store=store)
-    outcome = await company.run("Compute it", sop=load_sop("plan-only"))
+async def test_event_stream_has_the_whole_story(config, store):
+    company, _ = scripted_company(config, store)
+    outcome = await company.run("Compute it", RunOptions(sop="plan-only"))
     events = store.events(outcome.task_id)
     kinds = [e.kind for e in events]
     assert kinds[0] is EventKind.MESSAGE and events[0].data["sent_from"] == "Boss"
@@ -51,9 +58,12 @@ async def test_event_stream_has_the_whole_story(config, store, scripted_ollama):
 
 
 async def test_llm_down_fails_the_task_with_a_clear_error(config, store):
-    config.llm.host = "http://127.0.0.1:9"
+    from company.llm.guard import allow_model_requests
+
+    config.llm.host = "http://127.0.0.1:9"  # nothing listens on the discard port
     company = Company(config, store=store)
-    outcome = await company.run("Compute it", sop=load_sop("plan-only"))
+    with allow_model_requests(hosts=[config.llm.host]):
+        outcome = await company.run("Compute it", RunOptions(sop="plan-only"))
     assert outcome.status == "failed"
     assert "cannot reach the Ollama server at http://127.0.0.1:9" in outcome.error
     assert store.get_task(outcome.task_id).status == "failed"
@@ -63,7 +73,7 @@ async def test_llm_down_fails_the_task_with_a_clear_error(config, store):
 
 async def test_garbage_json_forever_fails_clearly(config, store, fake_ollama):
     fake_ollama.on("## Task: AnalyzeRequest", "I refuse to answer in JSON")
-    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    outcome = await Company(config, store=store).run("x", RunOptions(sop="plan-only"))
     assert outcome.status == "failed"
     assert "no valid Analysis in 3 attempts" in outcome.error
     assert fake_ollama.chat_calls == 3
@@ -72,109 +82,108 @@ async def test_garbage_json_forever_fails_clearly(config, store, fake_ollama):
 async def test_timeout_and_http_500_fail_the_task(config, store, fake_ollama):
     fake_ollama.on("## Task: AnalyzeRequest", json.dumps(ANALYSIS), delay_s=1.5)
     config.llm.timeout_s = 0.3
-    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    outcome = await Company(config, store=store).run("x", RunOptions(sop="plan-only"))
     assert outcome.status == "failed" and "did not answer within 0.3 s" in outcome.error
     fake_ollama.rules.clear()
     fake_ollama.on("## Task: AnalyzeRequest", "boom", status=500)
-    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    outcome = await Company(config, store=store).run("x", RunOptions(sop="plan-only"))
     assert outcome.status == "failed" and "HTTP 500" in outcome.error
 
 
-async def test_budget_exhausted_stops_the_run(config, store, scripted_ollama):
+async def test_budget_exhausted_stops_the_run(config, store):
     text = load_sop("plan-only").text.replace("max_llm_calls: 20", "max_llm_calls: 1")
     sop = parse_sop(text, source="tight.yaml")
-    outcome = await Company(config, store=store).run("x", sop=sop)
+    company, provider = scripted_company(config, store)
+    outcome = await company.run("x", RunOptions(sop=sop))
     assert outcome.status == "failed"
     assert "LLM call budget exhausted: made 1 of 1 calls" in outcome.error
     budget = [e for e in store.events(outcome.task_id) if e.kind is EventKind.BUDGET]
     assert budget[-1].data.get("exhausted") is True
-    assert scripted_ollama.chat_calls == 1
+    assert len(provider.calls) == 1
 
 
-async def test_invalid_plan_is_rejected_and_corrected(config, store, fake_ollama):
-    script_company(fake_ollama)
-    fake_ollama.rules = [r for r in fake_ollama.rules if "WritePlan" not in r.match]
+async def test_invalid_plan_is_rejected_and_corrected(config, store):
     bad = {"steps": [{"id": "s1", "graph": "teleport", "inputs": {}}]}
     missing = {"steps": [{"id": "s1", "graph": "calculate", "inputs": {"a": 1}}]}
-    fake_ollama.on("## Task: WritePlan", json.dumps(bad), json.dumps(missing), json.dumps(PLAN))
-    outcome = await Company(config, store=store).run("x", sop=load_sop("plan-only"))
+    company, provider = scripted_company(config, store,
+                                         standard_script(WritePlan=[bad, missing, PLAN]))
+    outcome = await company.run("x", RunOptions(sop="plan-only"))
     assert outcome.status == "done", outcome.error
-    plan_prompts = [r["messages"][-1]["content"] for r in fake_ollama.requests
-                    if "## Task: WritePlan" in r["messages"][0]["content"]]
+    plan_prompts = [c.messages[-1]["content"] for c in provider.calls_for("WritePlan")]
     assert len(plan_prompts) == 3
     assert "teleport" in plan_prompts[1] and "calculate" in plan_prompts[1]
     assert "missing" in plan_prompts[2].lower()
 
 
-async def test_follow_up_keeps_the_history(config, store, scripted_ollama):
-    company = Company(config, store=store)
+async def test_follow_up_keeps_the_history(config, store):
+    company, provider = scripted_company(config, store)
     sop = load_sop("plan-only")
-    first = await company.run("What is 6 times 7?", sop=sop)
+    first = await company.run("What is 6 times 7?", RunOptions(sop=sop))
     company.add_boss_message(first.task_id, "And now add 1.")
     again = await company.run_task(first.task_id)
     assert again.status == "done"
-    analysis_prompts = [r["messages"][-1]["content"] for r in scripted_ollama.requests
-                        if "## Task: AnalyzeRequest" in r["messages"][-1]["content"]]
-    assert "Boss: What is 6 times 7?" in analysis_prompts[-1]
-    assert "And now add 1." in analysis_prompts[-1]
+    follow_up = last_prompt(provider, "AnalyzeRequest")
+    assert "Boss: What is 6 times 7?" in follow_up and "And now add 1." in follow_up
+    assert len(provider.calls_for("AnalyzeRequest")) == 2
     assert len(store.messages(first.task_id)) == 8
 
 
-async def test_react_mode_lets_the_llm_choose_and_stop(config, store, fake_ollama):
-    script_company(fake_ollama)
-    fake_ollama.on("## Task: ChooseNextAction",
-                   json.dumps({"action": "AnalyzeRequest", "reason": "new request"}),
-                   json.dumps({"action": "stop", "reason": "done"}))
+async def test_react_mode_lets_the_llm_choose_and_stop(config, store):
+    provider = standard_script(RoleReact=[{"action": "AnalyzeRequest", "reason": "new request"},
+                                          {"action": "stop", "reason": "done"}])
     text = ("name: r\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
             "    react_mode: react\n    max_react_loop: 3\n")
-    outcome = await Company(config, store=store).run("x", sop=parse_sop(text))
+    company, _ = scripted_company(config, store, provider)
+    outcome = await company.run("x", RunOptions(sop=parse_sop(text)))
     causes = [m.cause_by for m in store.messages(outcome.task_id)]
     assert causes == ["UserRequirement", "AnalyzeRequest"]
-    assert fake_ollama.calls_matching("## Task: ChooseNextAction") == 2
+    assert len(provider.calls_for("RoleReact")) == 2
 
 
-async def test_react_mode_is_bounded_by_max_react_loop(config, store, fake_ollama):
-    script_company(fake_ollama)
-    fake_ollama.on("## Task: ChooseNextAction", json.dumps({"action": "SummarizeResults"}))
+async def test_react_mode_is_bounded_by_max_react_loop(config, store):
+    provider = standard_script(RoleReact={"action": "SummarizeResults"})
     text = ("name: r\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
             "    react_mode: react\n    max_react_loop: 2\n")
-    outcome = await Company(config, store=store).run("x", sop=parse_sop(text))
+    company, _ = scripted_company(config, store, provider)
+    outcome = await company.run("x", RunOptions(sop=parse_sop(text)))
     causes = [m.cause_by for m in store.messages(outcome.task_id)]
     assert causes == ["UserRequirement", "SummarizeResults", "SummarizeResults"]
 
 
-async def test_plan_and_act_runs_the_chosen_actions_in_order(config, store, fake_ollama):
-    script_company(fake_ollama)
-    fake_ollama.on("## Task: PlanActions",
-                   json.dumps({"actions": ["AnalyzeRequest", "SummarizeResults"]}))
+async def test_plan_and_act_runs_the_chosen_actions_in_order(config, store):
+    provider = standard_script(RolePlan={"actions": ["AnalyzeRequest", "SummarizeResults"]})
     text = ("name: p\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
             "    react_mode: plan_and_act\n")
-    outcome = await Company(config, store=store).run("x", sop=parse_sop(text))
+    company, _ = scripted_company(config, store, provider)
+    outcome = await company.run("x", RunOptions(sop=parse_sop(text)))
     causes = [m.cause_by for m in store.messages(outcome.task_id)]
     assert causes == ["UserRequirement", "AnalyzeRequest", "SummarizeResults"]
 
 
 async def test_empty_request_is_refused(config, store):
     with pytest.raises(ValueError, match="empty"):
-        Company(config, store=store).create_task("   ", sop=load_sop("plan-only"))
+        Company(config, store=store).create_task("   ", RunOptions(sop="plan-only"))
 
 
-async def test_interrupt_is_not_a_cancel_and_the_task_resumes(config, store, scripted_ollama):
-    import asyncio
+async def test_interrupt_is_not_a_cancel_and_the_task_resumes(config, store):
+    gate = asyncio.Event()
 
-    from company.team import INTERRUPT
+    async def slow_report(request):
+        await gate.wait()
+        return REPORT
 
-    for rule in scripted_ollama.rules:
-        rule.delay_s = 0.3
-    company = Company(config, store=store)
-    task_id = company.create_task("x", sop=load_sop("plan-only"))
+    company, provider = scripted_company(config, store,
+                                         standard_script(SummarizeResults=slow_report))
+    task_id = company.create_task("x", RunOptions(sop="plan-only"))
     run = asyncio.create_task(company.run_task(task_id))
-    await asyncio.sleep(0.5)
+    while not provider.calls_for("SummarizeResults"):  # the last LLM call is in flight
+        await asyncio.sleep(0.01)
     run.cancel(INTERRUPT)
     with pytest.raises(asyncio.CancelledError):
         await run
     assert store.get_task(task_id).status == "queued"
     assert store.events(task_id)[-1].kind is EventKind.TASK_INTERRUPTED
-    assert company.live_bus(task_id) is None
+    assert company.buses.live(task_id) is None
+    gate.set()  # the model answers this time
     outcome = await company.run_task(task_id)
     assert outcome.status == "done" and outcome.rounds == 3
