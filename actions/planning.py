@@ -1,12 +1,18 @@
-"""Planning shared by WritePlan and a Planner-less RunGraphs: ask for a plan, check it against
-the catalogue, re-ask with its problems until it is valid (bounded)."""
+"""Planning shared by WritePlan and a Planner-less RunGraphs: ask for a plan constrained by the
+catalogue's plan schema, derive its dependencies, check what the schema cannot say, re-ask with
+the problems until it is valid (bounded)."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Collection
 from typing import Any
 
+from actions.boss_words import boss_words
 from company.action import Action, ActionFailed
+from company.events import EventKind
+from company.graphs.plan_schema import plan_schema
 from company.payloads import Analysis, Plan, PlanStep
 
 STEP_REF = re.compile(r"\{\{\s*(\w+)\.(\w+)\s*\}\}")
@@ -14,7 +20,43 @@ STEP_REF = re.compile(r"\{\{\s*(\w+)\.(\w+)\s*\}\}")
 PLAN_PROMPT = "WritePlan"
 """The prompt a plan is asked with (and the action its LLM calls are booked to), whoever asks:
 WritePlan, or RunGraphs when an SOP has no Planner."""
+REQUEST_CHARS = 4000
+"""The most of the Boss's newest request a plan prompt quotes."""
+EARLIER_TURNS = 3
+EARLIER_CHARS = 300
 _STAND_IN = {"number": 0, "integer": 0, "boolean": False, "string": ""}
+
+EXAMPLE_REQUEST = "What is 250 minus 12.5, divided by 5?"
+EXAMPLE_PLAN = Plan.model_validate({"steps": [
+    {"id": "s1", "purpose": "250 minus 12.5", "graph": "calculate",
+     "inputs": {"a": 250, "b": 12.5, "operation": "Subtract"}},
+    {"id": "s2", "purpose": "divide the difference by 5", "graph": "calculate",
+     "inputs": {"a": "{{ s1.result }}", "b": 5, "operation": "Divide"}},
+], "notes": ""})
+"""One valid answer in the shipped catalogue's terms, shown to the model (omitted when the
+loaded catalogue cannot run it)."""
+
+
+def step_references(value: Any) -> list[tuple[str, str]]:
+    """The ``(step id, output)`` pairs an input value refers to, in order (nested lists and
+    objects included)."""
+    if isinstance(value, str):
+        return STEP_REF.findall(value)
+    if isinstance(value, dict):
+        return [ref for item in value.values() for ref in step_references(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in step_references(item)]
+    return []
+
+
+def derive_dependencies(plan: Plan) -> Plan:
+    """The plan with each step's ``depends_on`` taken from the references in its inputs (the
+    model is not asked for them; whatever it gave is replaced)."""
+    steps = []
+    for step in plan.steps:
+        found = [ref for ref, _ in step_references(step.inputs)]
+        steps.append(step.model_copy(update={"depends_on": list(dict.fromkeys(found))}))
+    return plan.model_copy(update={"steps": steps})
 
 
 def plan_problems(plan: Plan, catalogue: Any) -> list[str]:
@@ -25,14 +67,15 @@ def plan_problems(plan: Plan, catalogue: Any) -> list[str]:
     for step in plan.steps:
         if step.id in graph_of:
             problems.append(f"step id {step.id!r} is used twice")
+        referenced = {ref for ref, _ in step_references(step.inputs)}
         for dep in step.depends_on:
-            if dep not in graph_of:
+            if dep not in graph_of and dep not in referenced:  # a reference says it itself
                 problems.append(f"step {step.id} depends on {dep!r}, which is not an earlier step")
         inputs = dict(step.inputs)
         if step.graph in catalogue:
             types = {spec.name: spec.type for spec in catalogue.get(step.graph).inputs}
             for name, value in step.inputs.items():
-                refs = STEP_REF.findall(value) if isinstance(value, str) else []
+                refs = step_references(value)
                 for ref_step, output in refs:
                     problems += _reference_problems(step, ref_step, output, graph_of, catalogue)
                 if refs:
@@ -46,7 +89,10 @@ def plan_problems(plan: Plan, catalogue: Any) -> list[str]:
 
 def _reference_problems(step: PlanStep, ref_step: str, output: str, graph_of: dict[str, str],
                         catalogue: Any) -> list[str]:
-    if ref_step not in step.depends_on or ref_step not in graph_of:
+    if ref_step not in graph_of:
+        return [f"step {step.id} uses {ref_step}.{output}, but {ref_step} is not an earlier "
+                "step: a step can only use the outputs of the steps before it"]
+    if ref_step not in step.depends_on:
         return [f"step {step.id} uses {ref_step}.{output}; list {ref_step} (an earlier step) "
                 "in depends_on"]
     graph = graph_of[ref_step]
@@ -57,21 +103,55 @@ def _reference_problems(step: PlanStep, ref_step: str, output: str, graph_of: di
     return []
 
 
-async def draft_plan(action: Action, analysis: Analysis, feedback: str = "") -> Plan:
-    """Ask for a plan and re-ask with its problems until it is valid (bounded)."""
-    catalogue = action.ctx.services.catalogue()
+def example_answer(catalogue: Any) -> dict[str, str] | None:
+    """The worked example for the prompt (a request and its answer as compact JSON), or None
+    when the loaded catalogue cannot run it."""
+    if plan_problems(derive_dependencies(EXAMPLE_PLAN), catalogue):
+        return None
+    steps = [{"id": s.id, "purpose": s.purpose, "graph": s.graph, "inputs": s.inputs}
+             for s in EXAMPLE_PLAN.steps]  # the schema's order
+    answer = json.dumps({"steps": steps, "notes": EXAMPLE_PLAN.notes}, ensure_ascii=False)
+    return {"request": EXAMPLE_REQUEST, "answer": answer}
+
+
+def request_context(action: Action) -> tuple[str, list[str]]:
+    """The Boss's own words from memory: this turn's request (typed, or a voice note's
+    transcript and typed text) and the last few turns of the conversation before it, shortened
+    (the quoted text a step needs stays verbatim up to ``REQUEST_CHARS``)."""
+    words = boss_words(action.ctx.memory)
+    earlier = [_shorten(text, EARLIER_CHARS) for text in words.earlier[-EARLIER_TURNS:]]
+    return _shorten(words.request, REQUEST_CHARS), earlier
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
+                     exclude: Collection[str] = ()) -> Plan:
+    """Ask for a plan (constrained by the catalogue's plan schema, minus the ``exclude``d
+    graphs), derive its dependencies and re-ask with its problems until it is valid (bounded);
+    each rejected plan is an event."""
+    catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
+    request, earlier = request_context(action)
+    schema, example = plan_schema(catalogue), example_answer(catalogue)
+    llm = action.ctx.llm.for_action(PLAN_PROMPT)
     problems: list[str] = []
     for _ in range(attempts):
         prompt = action.ctx.prompts.render(
-            PLAN_PROMPT, analysis=analysis, catalogue=catalogue.describe(),
+            PLAN_PROMPT, analysis=analysis, catalogue=catalogue.describe(), request=request,
+            earlier=earlier, example=example,
             feedback="\n".join([feedback, *problems]).strip(),
         )
-        llm = action.ctx.llm.for_action(PLAN_PROMPT)
-        plan = await llm.ask_model([{"role": "user", "content": prompt}], Plan)
-        problems = [f"- {p}" for p in plan_problems(plan, catalogue)]
-        if not problems:
+        messages = [{"role": "user", "content": prompt}]
+        plan = derive_dependencies(await llm.ask_model(messages, Plan, schema=schema))
+        found = plan_problems(plan, catalogue)
+        if not found:
             return plan
+        action.ctx.event(EventKind.PROGRESS, what="plan_rejected", problems=found)
+        problems = [f"- {p}" for p in found]
     raise ActionFailed(
         f"the plan was still invalid after {attempts} attempts: " + " ".join(problems)
     )
+

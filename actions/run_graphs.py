@@ -1,4 +1,5 @@
-"""RunGraphs: execute a plan's steps as AutoGPT graphs, locally or on an AutoGPT server."""
+"""RunGraphs: execute a plan's steps as AutoGPT graphs, locally or on an AutoGPT server; after
+failed steps, have the plan redone once (bounded by the role's ``replan_on_failure``)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,27 @@ import time
 from typing import Any
 
 from actions.analyze_request import AnalyzeRequest
-from actions.memory_queries import latest_payload
+from actions.memory_queries import (
+    BROKEN,
+    latest_payload,
+    replan_requests_sent,
+    replans_after_failure,
+    step_feedback,
+)
 from actions.planning import STEP_REF, draft_plan
 from actions.write_plan import WritePlan
 from company.action import Action, ActionFailed, ActionOutput, published_by
 from company.events import EventKind
 from company.message import Message
-from company.payloads import Analysis, GraphResults, Plan, PlanStep, StepResult
+from company.payloads import Analysis, GraphResults, NodeStatus, Plan, PlanStep, StepResult
 from company.status import StepStatus
 
 _WHOLE_REF = re.compile(rf"^{STEP_REF.pattern}$")
+REPLAN_AFTER_FAILURE = "replan_after_failure"
+"""The PROGRESS event's ``what`` when failed steps send the request back to be planned again."""
+REPLAN_FAILED = "replan_failed"
+"""The PROGRESS event's ``what`` when a Planner-less re-plan found no valid plan (the failed
+attempt's results are published as they are)."""
 
 
 def resolve_inputs(inputs: dict[str, Any], done: dict[str, StepResult]) -> dict[str, Any]:
@@ -41,7 +53,13 @@ def resolve_inputs(inputs: dict[str, Any], done: dict[str, StepResult]) -> dict[
 
 
 class RunGraphs(Action):
-    """Runs every step of the newest plan and publishes each step's status and outputs."""
+    """Runs every step of the newest plan and publishes each step's status and outputs.
+
+    When steps FAILED and the role's option ``replan_on_failure`` (default 0) leaves re-plans
+    for this request, the plan is redone with the failures in view: a plan from a Planner goes
+    back to it (the results are sent to the Planner only, and the Executor runs its new plan);
+    a plan made here (no Planner) is redrafted and run at once. Each re-plan emits PROGRESS
+    ``replan_after_failure``."""
 
     triggers = (WritePlan,)
     payload = GraphResults
@@ -50,24 +68,67 @@ class RunGraphs(Action):
     async def run(self, news: list[Message]) -> ActionOutput | None:
         """Execute the newest plan, whatever news woke the Executor (a plan, or a critic's
         approval); news of an analysis (an SOP with no Planner) is planned here first."""
+        plan, source, analysis = await self._plan(news)
+        key = source.id if source is not None else "plan"
+        used = replans_after_failure(self.ctx.memory)
+        left = max(0, int(self.ctx.options.get("replan_on_failure", 0)) - used)
+        results = await self.execute(plan, key, attempt=used + 1)
+        if analysis is not None:
+            results = await self._replan_here(analysis, results, key, left, used + 1)
+        elif left and _broken(results):
+            planner = source.sent_from if source is not None else "Planner"
+            self._announce(results, used + 2, by=planner)
+            return ActionOutput(content=f"Steps failed; back to {planner} for a new plan.\n"
+                                f"{describe_results(results)}", payload=results,
+                                send_to=[planner])
+        else:
+            results.earlier = [s for m in replan_requests_sent(self.ctx.memory) if m.payload
+                               for s in GraphResults.model_validate(m.payload).steps]
+        return ActionOutput(content=describe_results(results), payload=results)
+
+    async def _plan(self, news: list[Message]) -> tuple[Plan, Message | None, Analysis | None]:
+        """The plan to run, the message it runs for, and the analysis when it was drafted here
+        (news of an analysis: no Planner)."""
         analyses = published_by(news, AnalyzeRequest)
         if analyses:
             analysis: Analysis | None = latest_payload(self.ctx.memory, news, AnalyzeRequest)
             if analysis is None:
                 raise ActionFailed("the analysis in the news carries no payload to plan from")
-            plan: Plan | None = await draft_plan(self, analysis)
-            source: Message | None = analyses[-1]
-        else:
-            plan = latest_payload(self.ctx.memory, news, WritePlan)
-            if plan is None:
-                raise ActionFailed("there is no plan (and no analysis) to execute")
-            source = (published_by(news, WritePlan) or [self.ctx.memory.latest(WritePlan)])[-1]
-        assert plan is not None
-        key = source.id if source is not None else "plan"
-        results = await self.execute(plan, key)
-        return ActionOutput(content=describe_results(results), payload=results)
+            return await draft_plan(self, analysis), analyses[-1], analysis
+        plan: Plan | None = latest_payload(self.ctx.memory, news, WritePlan)
+        if plan is None:
+            raise ActionFailed("there is no plan (and no analysis) to execute")
+        source = (published_by(news, WritePlan) or [self.ctx.memory.latest(WritePlan)])[-1]
+        return plan, source, None
 
-    async def execute(self, plan: Plan, key: str) -> GraphResults:
+    async def _replan_here(self, analysis: Analysis, results: GraphResults, key: str,
+                           left: int, attempt: int) -> GraphResults:
+        """With no Planner: redraft the plan with the failures as feedback and run it, at most
+        ``left`` times; every attempt's steps are kept, the failed ones first."""
+        steps, feedback = list(results.steps), step_feedback(results.steps)
+        latest, replans = results, 0
+        while replans < left and _broken(latest):
+            replans += 1
+            attempt += 1
+            self._announce(latest, attempt, by=self.ctx.role)
+            try:
+                plan = await draft_plan(self, analysis, "\n".join(f"- {f}" for f in feedback),
+                                        exclude={s.graph for s in steps if s.status in BROKEN})
+            except ActionFailed as exc:  # the failed attempt's results still get reported
+                self.ctx.event(EventKind.PROGRESS, what=REPLAN_FAILED, error=str(exc))
+                break
+            latest = await self.execute(plan, f"{key}:a{attempt}", attempt=attempt)
+            steps += latest.steps
+            feedback += [f for f in step_feedback(latest.steps) if f not in feedback]
+        return GraphResults(steps=steps, replans=replans)
+
+    def _announce(self, results: GraphResults, attempt: int, *, by: str) -> None:
+        failed = [s for s in results.steps if s.status in BROKEN]
+        self.ctx.event(EventKind.PROGRESS, what=REPLAN_AFTER_FAILURE,
+                       steps=[s.step_id for s in failed], graphs=[s.graph for s in failed],
+                       attempt=attempt, by=by)
+
+    async def execute(self, plan: Plan, key: str, *, attempt: int = 1) -> GraphResults:
         """Run steps in waves: each wave is every step whose dependencies are finished."""
         done: dict[str, StepResult] = {}
         pending = list(plan.steps)
@@ -83,7 +144,10 @@ class RunGraphs(Action):
             for step, result in zip(ready, results, strict=True):
                 done[step.id] = result
             pending = [s for s in pending if s.id not in done]
-        return GraphResults(steps=[done[s.id] for s in plan.steps])
+        steps = [done[s.id] for s in plan.steps]
+        if attempt != 1:
+            steps = [s.model_copy(update={"attempt": attempt}) for s in steps]
+        return GraphResults(steps=steps)
 
     async def _step(self, step: PlanStep, done: dict[str, StepResult], key: str) -> StepResult:
         from company.graphs.errors import GraphError
@@ -104,8 +168,8 @@ class RunGraphs(Action):
         node_errors = [f"{n.block_name or n.node_id}: {n.error}" for n in run.failed_nodes]
         error = run.error or ("; ".join(node_errors) if node_errors else None)
         return StepResult(
-            step_id=step.id, graph=step.graph, status=StepStatus(run.status.value),
-            outputs=run.outputs, error=error,
+            step_id=step.id, graph=step.graph, status=step_status(run),
+            outputs=run.outputs, error=error, nodes=node_statuses(run),
             # a remote execution id is a fact worth keeping; a local run's id is random and
             # would make message logs differ between identical runs
             execution_id=run.execution_id if self._remote() else None,
@@ -150,13 +214,50 @@ class RunGraphs(Action):
                                         record_execution=record)
 
 
+def _broken(results: GraphResults) -> bool:
+    return any(s.status in BROKEN for s in results.steps)
+
+
+def step_status(run: Any) -> StepStatus:
+    """The step's status from a graph run: AutoGPT's, except that a COMPLETED run in which a
+    node failed and no value reached any of the graph's outputs is FAILED. A run's outputs are
+    exactly its Output blocks' values (the graph's declared outputs, all a later step or the
+    report can use), so "no output" means nothing usable came out; a run with some output and
+    a failed node stays COMPLETED (partial) and its step keeps the node errors."""
+    status = StepStatus(run.status.value)
+    produced = any(values for values in run.outputs.values())
+    if status is StepStatus.COMPLETED and run.failed_nodes and not produced:
+        return StepStatus.FAILED
+    return status
+
+
+def node_statuses(run: Any) -> list[NodeStatus]:
+    """AutoGPT's node statuses of a run, one per node in the order they first ran (a node's
+    executions folded: FAILED when any failed, else the last status; its first error)."""
+    nodes: dict[str, NodeStatus] = {}
+    for execution in run.nodes:
+        status = str(execution.status)
+        seen = nodes.get(execution.node_id)
+        if seen is None:
+            nodes[execution.node_id] = NodeStatus(
+                node_id=execution.node_id, block=execution.block_name or "", status=status,
+                error=execution.error)
+            continue
+        seen.executions += 1
+        if seen.status != StepStatus.FAILED:
+            seen.status = status
+        seen.error = seen.error or execution.error
+    return list(nodes.values())
+
+
 def describe_results(results: GraphResults) -> str:
-    """The results as readable text."""
-    if not results.steps:
+    """The results as readable text, earlier attempts' steps first."""
+    if not results.all_steps:
         return "No steps to run."
     lines = []
-    for step in results.steps:
-        line = f"{step.step_id} {step.graph}: {step.status}"
+    for step in results.all_steps:
+        again = f" (attempt {step.attempt})" if step.attempt > 1 else ""
+        line = f"{step.step_id}{again} {step.graph}: {step.status}"
         if step.outputs:
             line += f" {step.outputs}"
         if step.error:

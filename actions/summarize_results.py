@@ -1,21 +1,31 @@
-"""SummarizeResults: the final report to the Boss."""
+"""SummarizeResults: the final report to the Boss, the answer first, checked against the data."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from actions.analyze_request import AnalyzeRequest
-from actions.memory_queries import boss_requests, latest_payload
+from actions.boss_words import boss_words
+from actions.memory_queries import latest_payload
+from actions.report_checks import KnownNumbers, Problem, check_narrative
 from actions.run_graphs import RunGraphs
 from actions.write_plan import WritePlan
 from company.action import Action, ActionOutput, published_by
+from company.events import EventKind
 from company.message import Message
 from company.payloads import GraphResults, Plan, Report, StepResult
 from company.status import StepStatus
 
+NOT_DONE = frozenset({StepStatus.FAILED, StepStatus.TERMINATED, StepStatus.SKIPPED})
+"""Statuses the report must name as failed (or not run)."""
+SEVERITY = {"number": 1, "echo": 2, "empty": 3}
+"""How bad each narrative problem is, to keep the milder of two bad answers."""
+
 
 class SummarizeResults(Action):
-    """The LLM's narrative plus a results section written from the data itself."""
+    """The LLM's narrative, checked (re-asked once, else flagged), over a results section
+    written from the data itself."""
 
     triggers = (RunGraphs,)
     payload = Report
@@ -28,22 +38,75 @@ class SummarizeResults(Action):
         plan: Plan | None = latest_payload(memory, news, WritePlan)
         executed = results is not None and bool(published_by(news, RunGraphs))
         if executed and results is not None:
-            steps = results.steps
+            steps = results.all_steps
         else:
             steps = [StepResult(step_id=s.id, graph=s.graph, status=StepStatus.PLANNED)
                      for s in (plan.steps if plan else [])]
-        requests = boss_requests(memory)
-        request = requests[-1].content if requests else ""
-        prompt = self.render(
-            request=request, analysis=latest_payload(memory, news, AnalyzeRequest),
-            executed=executed,
-            steps=[{"id": s.step_id, "graph": s.graph, "status": s.status, "outputs": s.outputs,
-                    "error": s.error} for s in steps],
-        )
-        narrative = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
+        words = boss_words(memory)
+        variables: dict[str, Any] = {
+            "request": words.request, "earlier": words.earlier,
+            "analysis": latest_payload(memory, news, AnalyzeRequest), "executed": executed,
+            "notes": plan.notes.strip() if plan else "",
+            "failed": [f"{_label(s)} ({s.graph})" for s in steps if s.status in NOT_DONE],
+            "steps": [{"id": _label(s), "graph": s.graph, "status": s.status,
+                       "outputs": s.outputs, "error": s.error} for s in steps],
+        }
+        known = self._known_numbers(words.request, words.earlier, steps)
+        narrative, problem = await self._narrative(variables, known)
         table = results_section(steps, executed, planned=plan is not None)
-        markdown = f"{narrative}\n\n{table}".strip()
-        return ActionOutput(content=markdown, payload=Report(markdown=markdown))
+        status = problem.status_line if problem else ""
+        markdown = "\n\n".join(part for part in (status, narrative, table) if part)
+        payload = Report(markdown=markdown, unchecked=problem.message if problem else None)
+        return ActionOutput(content=markdown, payload=payload)
+
+    async def _narrative(self, variables: dict[str, Any],
+                         known: KnownNumbers) -> tuple[str, Problem | None]:
+        """Ask for the narrative; a bad one is re-asked once with its problem stated. When both
+        are bad, the milder one is kept (an unknown number over an echo over nothing; the
+        second on a tie), with its problem."""
+        prompt = self.render(**variables, problem="")
+        first = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
+        problem = check_narrative(first, self._instructions(variables, ""), known)
+        if problem is None:
+            return first, None
+        self.ctx.event(EventKind.PROGRESS, what="report_reasked", reason=problem.message,
+                       check=problem.kind)
+        prompt = self.render(**variables, problem=problem.reask)
+        second = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
+        again = check_narrative(second, self._instructions(variables, problem.reask), known)
+        if again is not None and SEVERITY[problem.kind] < SEVERITY[again.kind]:
+            return first, problem
+        return second, again
+
+    def _instructions(self, variables: dict[str, Any], reask: str) -> str:
+        """The prompt with its data left out: what an echoed answer would repeat."""
+        blank = {**variables, "request": "", "earlier": [], "notes": "", "steps": [],
+                 "analysis": None, "problem": reask}
+        try:
+            return self.render(**blank)
+        except Exception:  # noqa: BLE001 - an SOP's own template may need its data
+            return ""
+
+    def _known_numbers(self, request: str, earlier: list[str],
+                       steps: list[StepResult]) -> KnownNumbers:
+        """The numbers the report may present: the Boss's words, every plan's inputs in this
+        task, the steps' outputs and errors, and the step count."""
+        known = KnownNumbers()
+        known.add_values([request, *earlier])
+        for message in self.ctx.memory.by_cause(WritePlan):
+            if message.payload:
+                plan = Plan.model_validate(message.payload)
+                known.add_values(step.inputs for step in plan.steps)
+        for step in steps:
+            known.add_values([step.outputs, step.error])
+        known.add_values(range(len(steps) + 1))
+        return known
+
+
+def _label(step: StepResult) -> str:
+    """A step's id, with its attempt when a re-plan ran it."""
+    attempt = getattr(step, "attempt", 1)
+    return step.step_id if attempt == 1 else f"{step.step_id} (attempt {attempt})"
 
 
 def results_section(steps: list[StepResult], executed: bool, planned: bool = True) -> str:

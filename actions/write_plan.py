@@ -1,9 +1,15 @@
-"""WritePlan: ordered steps, each running a catalogue graph with inputs and dependencies."""
+"""WritePlan: ordered steps, each running a catalogue graph with inputs (asked with the
+catalogue's plan schema; the dependencies follow from the inputs' references)."""
 
 from __future__ import annotations
 
 from actions.analyze_request import AnalyzeRequest
-from actions.memory_queries import latest_payload, replan_requests
+from actions.memory_queries import (
+    failed_graphs,
+    failure_feedback,
+    latest_payload,
+    replan_requests,
+)
 from actions.planning import draft_plan
 from company.action import Action, ActionFailed, ActionOutput
 from company.message import Message
@@ -11,19 +17,32 @@ from company.payloads import Analysis, Plan
 
 
 class WritePlan(Action):
-    """Writes the plan for the newest analysis, or re-plans after a review."""
+    """Writes the plan for the newest analysis, or re-plans after a review or after the
+    Executor sent back results with failed steps."""
 
-    triggers = (AnalyzeRequest, "ReviewResults")  # by name: ReviewResults imports this module
+    # by name: ReviewResults and RunGraphs import this module
+    triggers = (AnalyzeRequest, "ReviewResults", "RunGraphs")
     payload = Plan
-    description = "turn the action items into steps that run catalogue graphs"
+    description = "turn the Boss's request into steps that run catalogue graphs"
 
     async def run(self, news: list[Message]) -> ActionOutput | None:
-        """Write a plan for the newest analysis (or re-plan after a review)."""
+        """Write a plan for the newest analysis (or re-plan after a review or failed steps)."""
+        failures = failure_feedback(news)
+        if not failures and all(m.cause_by == "RunGraphs" for m in news):
+            return None  # results that need no re-plan
         analysis: Analysis | None = latest_payload(self.ctx.memory, news, AnalyzeRequest)
         if analysis is None:
             raise ActionFailed("there is no analysis to plan from")
-        feedback = "\n".join(f"- reviewer: {r.feedback}" for r in replan_requests(news))
-        plan = await draft_plan(self, analysis, feedback)
+        feedback = "\n".join([*(f"- reviewer: {r.feedback}" for r in replan_requests(news)),
+                              *(f"- {line}" for line in failures)])
+        try:
+            plan = await draft_plan(self, analysis, feedback, exclude=failed_graphs(news))
+        except ActionFailed as exc:
+            if not failures:
+                raise
+            # a re-plan after failed steps that cannot be made valid: an empty plan, so the
+            # Executor reports the failure instead of the task ending without a report
+            plan = Plan(steps=[], notes=f"No other plan could be made after the failure: {exc}")
         return ActionOutput(content=describe_plan(plan), payload=plan)
 
 

@@ -157,7 +157,8 @@ class LazyRoleLLM:
             choose_llm(self.config, Console(stderr=True))
             llm = LLM(build_provider(self.config), model=self.config.llm.model,
                       cost=CostManager(self.config.llm.prices), options=self.config.llm.options,
-                      max_retries=self.config.llm.max_retries)
+                      max_retries=self.config.llm.max_retries,
+                      bounds=self.config.llm.bounds())
             self._llm = llm.for_role(self.role)
         return self._llm
 

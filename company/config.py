@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from company.llm.bounds import DEFAULT_CALL_DEADLINE_S, CallBounds, merge_answer_tokens
 from company.llm.embedded import EmbeddedSettings
 from company.llm.providers import check_provider
 from company.llm.usage import Price
@@ -31,8 +32,16 @@ class LLMSettings(BaseModel):
     probe_timeout_s: float = Field(default=1.5, gt=0, description="auto: wait this long for "
                                    "an Ollama server before choosing the embedded model")
     api_key_env: str = "OPENAI_API_KEY"
-    timeout_s: float = 120.0
+    timeout_s: float = Field(default=120.0, gt=0, description="HTTP limit of a model server "
+                             "(ollama, openai): a call ends at this or call_deadline_s, "
+                             "whichever comes first")
     max_retries: int = 2
+    max_answer_tokens: dict[str, int] = Field(
+        default_factory=lambda: merge_answer_tokens(None),
+        description="answer-token bound per action name, else 'default'; entries given "
+                    "replace the shipped ones (company/llm/bounds.py)")
+    call_deadline_s: float = Field(default=DEFAULT_CALL_DEADLINE_S, gt=0, description="the "
+                                   "most one model call (one attempt) may take, any provider")
     cache: Literal["off", "record", "replay", "auto"] = "off"
     pull_missing: bool = True
     options: dict[str, Any] = Field(default_factory=lambda: {"temperature": 0})
@@ -44,6 +53,17 @@ class LLMSettings(BaseModel):
     def _known_provider(cls, value: str) -> str:
         """``auto`` or a provider of the table; the error names the known ones."""
         return check_provider(value)
+
+    @field_validator("max_answer_tokens", mode="before")
+    @classmethod
+    def _bounds_over_defaults(cls, value: Any) -> Any:
+        """Entries given replace the shipped bounds; the others (and ``default``) stay."""
+        return merge_answer_tokens(value)
+
+    def bounds(self) -> CallBounds:
+        """The answer-token bounds and call deadline the LLM facade applies."""
+        return CallBounds(max_answer_tokens=self.max_answer_tokens,
+                          call_deadline_s=self.call_deadline_s)
 
     def resolved_host(self) -> str:
         """The server address: configured, else OLLAMA_HOST, else the local default."""

@@ -62,7 +62,11 @@ class Analysis(BaseModel):
 
 
 class PlanStep(BaseModel):
-    """One plan step: which graph to run, with which inputs, after which steps."""
+    """One plan step: which graph to run, with which inputs, after which steps.
+
+    ``depends_on`` is not asked of the model: the Planner derives it from the ``{{ sN.output }}``
+    references in ``inputs`` (``actions.planning.derive_dependencies``); a stored plan that
+    carries its own still loads."""
 
     id: str = Field(min_length=1)
     graph: str = Field(min_length=1)
@@ -78,8 +82,26 @@ class Plan(BaseModel):
     notes: str = ""
 
 
+class NodeStatus(BaseModel):
+    """How one node of a step's graph ended, as AutoGPT reported it (its executions folded
+    into one: FAILED when any failed, else the last one's status; the first error)."""
+
+    node_id: str
+    block: str = ""
+    status: str
+    error: str | None = None
+    executions: int = 1
+
+
 class StepResult(BaseModel):
-    """What running one plan step gave."""
+    """What running one plan step gave.
+
+    ``status`` is honest where AutoGPT's is not: AutoGPT calls a graph COMPLETED even when a
+    node failed; a step is FAILED when a node failed and the graph gave no value on any of its
+    outputs. A step whose graph gave some output while a node failed stays COMPLETED, with the
+    failed nodes in ``error`` (a partial result: a reader that wants a clean run checks
+    ``error`` too). ``nodes`` keeps AutoGPT's own node statuses; ``attempt`` is which plan for
+    this request ran it (1, or 2 after one re-plan following failed steps)."""
 
     step_id: str
     graph: str
@@ -88,18 +110,34 @@ class StepResult(BaseModel):
     error: str | None = None
     duration_s: float = 0.0
     execution_id: str | None = None
+    nodes: list[NodeStatus] = Field(default_factory=list)
+    attempt: int = Field(default=1, ge=1)
 
 
 class GraphResults(BaseModel):
-    """The Executor's results for a whole plan."""
+    """The Executor's results: ``steps`` are the graph executions this Executor turn ran, each
+    reported once (a re-plan inside the turn, with no Planner, adds the new plan's steps after
+    the failed plan's); ``replans`` counts those in-turn re-plans. ``earlier`` repeats the steps
+    of this request's earlier attempts, published before to the Planner for a re-plan, so that
+    the newest results alone tell what failed (they are not new executions)."""
 
     steps: list[StepResult] = Field(default_factory=list)
+    replans: int = Field(default=0, ge=0)
+    earlier: list[StepResult] = Field(default_factory=list)
+
+    @property
+    def all_steps(self) -> list[StepResult]:
+        """Every step the request ran, oldest attempt first: ``earlier``, then ``steps``."""
+        return [*self.earlier, *self.steps]
 
 
 class Report(BaseModel):
     """The final report to the Boss, in Markdown."""
 
     markdown: str = Field(min_length=1)
+    unchecked: str | None = None
+    """Why the narrative failed its checks even after a re-ask (the report's status line
+    says it too); None when it passed."""
 
 
 class Review(BaseModel):

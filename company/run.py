@@ -69,7 +69,7 @@ class TaskRun:
         return LLM(self.company.provider, model=s.model, cost=self.cost, store=self.store,
                    task_id=self.task.id, cache_mode=s.cache_mode,
                    cache_namespace=s.cache_namespace, max_retries=llm.max_retries,
-                   options=s.llm_options, emit=self.bus.emit)
+                   options=s.llm_options, emit=self.bus.emit, bounds=llm.bounds())
 
     def _hire(self, staff: list[Role]) -> bool:
         """Bind each role to this task, restore watch sets and cursors from the store, and

@@ -3,6 +3,7 @@
 
 A thin front to ``startup.py research`` (run in-process): it picks the request set, a subset
 (``--limit``, ``--only``) and an output folder, runs the sweep, then writes ``<out>/eval.md``.
+``--compare BEFORE AFTER`` prints two finished evals side by side instead (runs nothing).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from company.research.metrics import RunRow
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -32,6 +37,7 @@ examples:
   scripts/eval.py --set heldout --llm embedded:qwen2.5-coder:1.5b embedded:qwen2.5-coder:0.5b
   scripts/eval.py --only mul-basic voice-count --out workspace/eval/try1
   scripts/eval.py --resume workspace/eval/20261128-120000
+  scripts/eval.py --compare workspace/eval/before workspace/eval/after
 """
 
 
@@ -64,6 +70,10 @@ def eval_parser() -> argparse.ArgumentParser:
                         f"the config's, else '{EVAL_WHISPER}' from the model cache)")
     parser.add_argument("--resume", metavar="DIR", help="continue an interrupted eval")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="run nothing: print two finished evals' measures per model side by"
+                        " side (success, plans rejected, re-asks, LLM calls, tokens, wall time,"
+                        " prompt size per action)")
     return parser
 
 
@@ -162,13 +172,34 @@ def research_argv(args: argparse.Namespace) -> tuple[list[str], Path]:
     return argv, out
 
 
+def load_rows(out: Path) -> list[RunRow]:
+    """The eval's rows from ``runs.jsonl``, their event counts recounted from ``sweep.db`` (so an
+    eval recorded before those counts existed gets them, by the fallbacks of ``event_counts``)."""
+    from company.research.cache_import import SWEEP_DB
+    from company.research.metrics import with_event_counts
+    from company.research.runlog import RUNS_FILE, RunLog
+    from company.store import Store
+
+    rows = list(RunLog(out / RUNS_FILE).load().values())
+    if not rows or not (out / SWEEP_DB).is_file():
+        return rows
+    store = Store(out / SWEEP_DB)
+    try:
+        recounted = []
+        for row in rows:
+            events = store.events(row.run_id)
+            recounted.append(with_event_counts(row, events) if events else row)
+        return recounted
+    finally:
+        store.close()
+
+
 def scorecard(out: Path) -> str | None:
     """``out/eval.md`` written from the eval's rows; None when no run finished."""
     from company.research.plan import SweepConfig
-    from company.research.runlog import RUNS_FILE, RunLog
     from company.research.scorecard import EVAL_MD, render_scorecard
 
-    rows = list(RunLog(out / RUNS_FILE).load().values())
+    rows = load_rows(out)
     if not rows:
         return None
     settings = SweepConfig.load(out)
@@ -185,6 +216,32 @@ def scorecard(out: Path) -> str | None:
     return text
 
 
+def compare(before: Path, after: Path) -> str:
+    """Two finished evals side by side, per model (counts recounted from their events)."""
+    from company.research.errors import ResearchInputError
+    from company.research.plan import SweepConfig
+    from company.research.scorecard import render_comparison
+
+    sides: list[tuple[str, list[RunRow]]] = []
+    header = ["# Eval comparison", ""]
+    for name, out in (("before", before), ("after", after)):
+        if not (out / "sweep.json").is_file():
+            raise EvalInputError(f"{out} holds no eval (no sweep.json)")
+        rows = load_rows(out)
+        if not rows:
+            raise EvalInputError(f"{out}: no run finished")
+        try:
+            settings = SweepConfig.load(out)
+        except ResearchInputError as exc:
+            raise EvalInputError(str(exc)) from None
+        label = f"{name}: {out.name}"
+        sides.append((label, rows))
+        header.append(f"- {label}: `{out}` · requests `{Path(settings.requests).name}`"
+                      f" (digest {settings.requests_digest}, {len({r.request_id for r in rows})}"
+                      f" run) · models {', '.join(settings.llms) or 'the SOPs own'}")
+    return render_comparison(header, sides)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the eval; 0 when it ran (whatever the success rate), 2 on bad input, 3 when the
     model server cannot be reached, 130 when interrupted."""
@@ -192,6 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     from company.research.errors import ResearchInputError
 
     args = eval_parser().parse_args(argv)
+    if args.compare:
+        try:
+            print(compare(*(Path(d) for d in args.compare)))
+        except EvalInputError as exc:
+            print(f"eval: {exc}", file=sys.stderr)
+            return 2
+        return 0
     try:
         research_args, out = research_argv(args)
     except (EvalInputError, ResearchInputError) as exc:

@@ -46,6 +46,18 @@ async def test_a_typed_request_becomes_an_analysis(h):
     assert h.provider.calls[0].role == "Analyst"
 
 
+async def test_the_prompt_carries_the_quoted_text_and_asks_to_copy_it(h):
+    words = "Count the words in: 'Please send the quarterly report to finance by Friday'"
+    request = h.remember(words, UserRequirement)
+    await h.publish(AnalyzeRequest, [request])
+    [prompt] = h.prompts("AnalyzeRequest")
+    assert prompt.endswith(f"Request:\n{words}")
+    assert "Action items copy quoted text, numbers and names from the request exactly" in prompt
+    example = next(line for line in prompt.splitlines() if line.startswith("Answer: {"))
+    Analysis.model_validate_json(example.removeprefix("Answer: "))  # the example is valid
+    assert '"high"|' not in prompt and "JSON only" not in prompt  # the schema says those
+
+
 async def test_the_ideas_are_stored_against_the_newest_request(h, store):
     first = h.remember("first part", UserRequirement)
     second = h.remember("second part", UserRequirement)

@@ -76,13 +76,20 @@ def test_eval_prints_and_writes_the_scorecard_and_exits_0_with_failures(inputs, 
     assert capsys.readouterr().out.strip() == card.strip()
     assert "| default | qwen2.5 | 3 | 67% (2/3) |" in card
     mean_calls = sum(r.llm_calls for r in rows.values()) / 3
-    mean_tokens = sum(r.tokens for r in rows.values()) / 3
-    assert f"| {mean_calls:.1f} | {mean_tokens:.0f} |" in card
+    mean_prompt = sum(r.prompt_tokens for r in rows.values()) / 3
+    mean_completion = sum(r.completion_tokens for r in rows.values()) / 3
+    # the scripted plans are valid at once: nothing rejected or re-asked
+    assert f"| {mean_calls:.1f} | 0 (0.00/req) | 0 | 0 | {mean_prompt:.0f} |" in card
+    assert f"| {mean_completion:.0f} |" in card
     assert f"| {sum(r.wall_s for r in rows.values()):.1f} |" in card
     assert "## qwen2.5 · SOP default" in card
+    sizes = card.split("## Prompt size per action (mean prompt tokens)")[1].splitlines()
+    assert sizes[4].startswith("| SOP | model | AnalyzeRequest | WritePlan |")
+    assert sizes[6].startswith("| default | qwen2.5 |") and "(3)" in sizes[6]
     for r in rows.values():
         line = next(x for x in card.splitlines() if x.startswith(f"| {r.request_id} |"))
-        assert f"| {'yes' if r.success else 'no'} | {r.tokens} | {r.llm_calls} |" in line
+        assert f"| {'yes' if r.success else 'no'} | {r.tokens} | {r.llm_calls} | 0 | 0 | 0 |" \
+            in line
         assert f"| {r.wall_s:.1f} |" in line
     swap = next(x for x in card.splitlines() if x.startswith("| swap |"))
     assert "graph text_transform not executed" in swap
@@ -181,3 +188,103 @@ def test_eval_sets_load_and_name_only_catalogue_graphs():
     assert not {r.id for r in main.requests} & {r.id for r in heldout.requests}
     texts = [r.as_text() for r in main.requests]
     assert not set(texts) & {r.as_text() for r in heldout.requests}
+
+
+def a_row(request_id: str, model: str = "m", **fields: Any) -> RunRow:
+    """A finished run's row with the given measures."""
+    base: dict[str, Any] = {"run_id": f"{model}-{request_id}", "sop": "default",
+                            "sop_digest": "d", "model": model, "request_id": request_id,
+                            "repeat": 1, "status": "done", "success": True}
+    return RunRow(**(base | fields))
+
+
+def test_scorecard_totals_prompt_sizes_and_per_request_counts():
+    from company.research.scorecard import render_scorecard
+
+    rows = [
+        a_row("a", llm_calls=3, prompt_tokens=100, completion_tokens=50, wall_s=2.0,
+              plans_rejected=1, action_calls={"AnalyzeRequest": 1, "WritePlan": 2},
+              action_prompt_tokens={"AnalyzeRequest": 100.0, "WritePlan": 400.0}),
+        a_row("b", success=False, status="failed", llm_calls=5, prompt_tokens=200,
+              completion_tokens=100, wall_s=3.0, plans_rejected=2, reasks=2,
+              reask_reasons={"invalid": 1, "truncated": 1}, replans_after_failure=1,
+              action_calls={"WritePlan": 1, "SummarizeResults": 1},
+              action_prompt_tokens={"WritePlan": 700.0, "SummarizeResults": 200.0}),
+    ]
+    card = render_scorecard(["# Eval"], rows)
+    lines = card.splitlines()
+    assert ("| SOP | model | requests | success | mean LLM calls | plans rejected | re-asks |"
+            " failure re-plans | mean prompt tokens | mean completion tokens | mean wall s |"
+            " total wall s |") in lines
+    assert ("| default | m | 2 | 50% (1/2) | 4.0 | 3 (1.50/req) | 2 (invalid 1, truncated 1) |"
+            " 1 | 150 | 75 | 2.5 | 5.0 |") in lines
+    # WritePlan: (2 x 400 + 700) / 3 calls
+    assert "| SOP | model | AnalyzeRequest | WritePlan | SummarizeResults |" in lines
+    assert "| default | m | 100 (1) | 500 (3) | 200 (1) |" in lines
+    b = next(x for x in lines if x.startswith("| b |"))
+    assert "| no | 0 | 5 | 2 | 2 | 1 |" in b
+    assert "recorded before" not in card
+    old = render_scorecard([], [rows[0], rows[1].model_copy(update={"counted_by_fallback": True})])
+    assert "1 of 2 runs were recorded before LLM calls named their action" in old
+
+
+def test_compare_table_puts_two_evals_side_by_side():
+    from company.research.scorecard import render_comparison
+
+    before = [a_row("a", "big", llm_calls=4, plans_rejected=2, prompt_tokens=900, wall_s=10.0,
+                    action_calls={"WritePlan": 3}, action_prompt_tokens={"WritePlan": 500.0}),
+              a_row("b", "big", success=False, llm_calls=4, plans_rejected=3, reasks=1,
+                    prompt_tokens=1100, wall_s=20.0),
+              a_row("a", "small", success=False, llm_calls=2)]
+    after = [a_row("a", "big", llm_calls=3, prompt_tokens=700, completion_tokens=100, wall_s=8.0,
+                   action_calls={"WritePlan": 1}, action_prompt_tokens={"WritePlan": 300.0}),
+             a_row("b", "big", llm_calls=3, prompt_tokens=700, completion_tokens=100, wall_s=9.0)]
+    text = render_comparison(["# Eval comparison"], [("before: x", before), ("after: y", after)])
+    lines = text.splitlines()
+    assert lines[2] == ("| model | SOP | eval | requests | success | LLM calls/req |"
+                        " plans rejected/req | re-asks/req | failure re-plans/req |"
+                        " prompt tokens/req | completion tokens/req | wall s/req |")
+    assert lines[4:8] == [
+        "| big | default | before: x | 2 | 50% (1/2) | 4.0 | 2.50 | 0.50 | 0.00 | 1000 | 0 |"
+        " 15.0 |",
+        "| big | default | after: y | 2 | 100% (2/2) | 3.0 | 0.00 | 0.00 | 0.00 | 700 | 100 |"
+        " 8.5 |",
+        "| big | default | change | +0 | +50 pp | -1.0 | -2.50 | -0.50 | +0.00 | -300 | +100 |"
+        " -6.5 |",
+        "| small | default | before: x | 1 | 0% (0/1) | 2.0 | 0.00 | 0.00 | 0.00 | 0 | 0 | 0.0 |",
+    ]  # a model only one eval ran has no change row
+    assert "| big | default | before: x | 500 |" in lines
+    assert "| big | default | after: y | 300 |" in lines
+    assert "| small | default | before: x | - |" in lines
+
+
+def test_compare_two_eval_outputs_counts_a_rejected_plan(inputs, scripted_ollama, tmp_path,
+                                                         capsys):
+    from tests.fakes.ollama_server import Rule
+
+    clean, rejected = tmp_path / "clean", tmp_path / "rejected"
+    assert run_eval(inputs, clean, "--only", "mul") == 0
+    bad = {"steps": [{"id": "s1", "graph": "word_count", "inputs": {"text": "{{ s9.word_count }}"},
+                      "depends_on": [], "purpose": "count"}], "notes": ""}
+    good = next(r for r in scripted_ollama.rules if r.match == "## Task: WritePlan").replies[0]
+    scripted_ollama.rules.insert(0, Rule("## Task: WritePlan", [json.dumps(bad), good]))
+    assert run_eval(inputs, rejected, "--only", "mul") == 0
+    [row] = evalscript.load_rows(rejected)
+    assert row.success and row.llm_calls == 4
+    assert (row.plans_rejected, row.reasks) == (1, 0) and row.action_calls["WritePlan"] == 2
+    card = (rejected / "eval.md").read_text()
+    assert "| 1 (1.00/req) | 0 |" in card
+    capsys.readouterr()
+
+    assert evalscript.main(["--compare", str(clean), str(rejected)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    before = next(x for x in lines if x.startswith("| qwen2.5 | default | before: clean |"))
+    assert "| 1 | 100% (1/1) | 3.0 | 0.00 | 0.00 | 0.00 |" in before
+    after = next(x for x in lines if x.startswith("| qwen2.5 | default | after: rejected |"))
+    assert "| 1 | 100% (1/1) | 4.0 | 1.00 | 0.00 | 0.00 |" in after
+    assert any(x.startswith("| qwen2.5 | default | change | +0 | +0 pp | +1.0 | +1.00 |")
+               for x in lines)
+    assert any(x.startswith("| model | SOP | eval | AnalyzeRequest | WritePlan |") for x in lines)
+
+    assert evalscript.main(["--compare", str(clean), str(tmp_path / "nothing")]) == 2
+    assert "holds no eval" in capsys.readouterr().err

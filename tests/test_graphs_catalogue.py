@@ -94,11 +94,16 @@ def test_validate_step_gives_correctable_messages(catalogue: Catalogue) -> None:
 
 
 def test_describe_is_compact_prompt_text(catalogue: Catalogue) -> None:
+    """One line per graph: inputs with types, enums and defaults, outputs, description."""
     text = catalogue.describe()
     lines = text.splitlines()
     assert len(lines) == len(EXPECTED)
     assert any(line.startswith("- wikipedia_lookup(topic: string) -> summary: ") for line in lines)
-    assert len(text) < 2000
+    assert "- calculate(a: number, b: number, operation: Add|Subtract|Multiply|Divide|Power = " \
+           "'Add') -> result: Applies an arithmetic operation to two numbers a and b." in lines
+    assert "- word_count(text: string) -> word_count, character_count: Counts the words and " \
+           "characters of a text." in lines
+    assert len(text) < 2000 and len(text.split()) < 200  # about 300 tokens of a prompt
 
 
 def test_missing_directory_is_a_load_error(tmp_path: Path) -> None:

@@ -59,7 +59,8 @@ async def test_a_json_answer_cut_at_the_token_limit_fails_with_the_counts(
     with pytest.raises(LLMOutputTruncated, match=r"cut off at its token limit .*answer tokens"):
         await llm.ask_model([{"role": "user", "content": "Boss: hi"}], Analysis,
                             role="Analyst")
-    assert fake_ollama.chat_calls == 1  # a truncated answer is not re-asked at temperature 0
+    assert fake_ollama.chat_calls == 2  # asked once more, more briefly, then it fails
+    assert "more briefly" in fake_ollama.requests[1]["messages"][-1]["content"]
 
 
 async def test_the_context_size_error_names_the_token_counts() -> None:

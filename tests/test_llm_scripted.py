@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from company.llm import LLM, BudgetExceeded, LLMError, LLMInvalidOutput, LLMTimeout
 from company.llm.base import ChatRequest, ChatResult, LLMOutputTruncated
+from company.llm.bounds import DEFAULT_ANSWER_TOKENS
 from company.llm.cache import CacheMode
 from company.llm.scripted import Script, ScriptedProvider, count_tokens
 from company.llm.usage import Budget, CostManager
@@ -103,7 +104,8 @@ async def test_every_request_is_recorded_as_sent() -> None:
                                                               json_schema=schema)
     (call,) = provider.calls_for("WritePlan")
     assert call == ChatRequest(model="m", messages=user("plan it"), json_schema=schema,
-                               options={"temperature": 0}, role="Planner", action="WritePlan")
+                               options={"temperature": 0}, role="Planner", action="WritePlan",
+                               max_tokens=DEFAULT_ANSWER_TOKENS["WritePlan"])
     assert provider.unused() == []
 
 

@@ -11,9 +11,12 @@ from typing import Any
 
 import pytest
 
-from company.events import EventKind
+from company.events import Event, EventKind
 from company.research.cli import research, research_command, research_parser
-from company.research.metrics import RunRow
+from company.research.metrics import EventCounts, RunRow, build_row, event_counts, with_event_counts
+from company.research.plan import RunSpec
+from company.research.requests import Expect
+from company.run import TaskOutcome
 from company.store import Store
 from tests.conftest import PLAN, ROOT
 from tests.fakes.ollama_server import FakeOllama, Rule
@@ -85,7 +88,12 @@ def test_sweep_writes_rows_logs_and_aggregates_from_the_runs(inputs, fake, tmp_p
     assert fake.calls_matching("## Task: JudgeReport") == len(rows)
 
     with (out / "summary.csv").open() as handle:
+        header = next(csv.reader(handle))
+        handle.seek(0)
         table = {row["sop"]: row for row in csv.DictReader(handle)}
+    # the event counts come last, after the older columns
+    assert header.index("judge_score_max") < header.index("plans_rejected_mean")
+    assert header[-4:] == [f"reports_reasked_{s}" for s in ("mean", "stdev", "min", "max")]
     assert set(table) == {r.sop for r in rows}
     for sop, agg in table.items():
         mine = [r for r in rows if r.sop == sop]
@@ -113,6 +121,7 @@ def test_sweep_writes_rows_logs_and_aggregates_from_the_runs(inputs, fake, tmp_p
     assert [s for s, agg in table.items() if agg["best"] == "1"] == [best]
     summary = (out / "summary.md").read_text()
     assert f"| ★ | {best} | qwen2.5 | 6 |" in summary
+    assert "| LLM calls | plans rejected | re-asks | rounds |" in summary
     assert f"**Best: {best}**" in summary
     for sop in table:
         assert f"## SOP {sop}" in summary
@@ -295,3 +304,103 @@ def test_sample_request_set_is_valid_and_names_catalogue_graphs():
     assert 5 <= len(sample.requests) <= 6
     assert all(r.expect.graphs for r in sample.requests)
     check_graph_names(sample, catalogue_names(AppConfig()))
+
+
+def _event(kind: EventKind, **data: Any) -> Event:
+    return Event(task_id="t1", kind=kind, data=data)
+
+
+def _call(role: str, prompt: int, **data: Any) -> Event:
+    return _event(EventKind.LLM_CALL, role=role, source=data.pop("source", "llm"),
+                  prompt_tokens=prompt, completion_tokens=10, **data)
+
+
+def _turn(role: str, calls: list[Event], cause: str | None) -> list[Event]:
+    """A role's turn: its calls, then its message (or a failed finish when ``cause`` is None)."""
+    finished = _event(EventKind.ROLE_FINISHED, role=role, ok=cause is not None,
+                      outputs=int(cause is not None))
+    message = ([_event(EventKind.MESSAGE, sent_from=role, cause_by=cause)]
+               if cause is not None else [])
+    return [_event(EventKind.ROLE_STARTED, role=role), *calls, finished, *message]
+
+
+def test_event_counts_read_the_named_fields():
+    events = [
+        *_turn("Analyst", [_call("Analyst", 100, action="AnalyzeRequest")], "AnalyzeRequest"),
+        _event(EventKind.ROLE_STARTED, role="Planner"),
+        _call("Planner", 400, action="WritePlan"),
+        _event(EventKind.PROGRESS, role="Planner", what="plan_rejected", problems=["x"]),
+        _call("Planner", 500, action="WritePlan"),
+        _call("Planner", 600, action="WritePlan", reask="truncated"),
+        _call("Planner", 600, action="WritePlan", reask="invalid"),
+        _event(EventKind.ROLE_FINISHED, role="Planner", ok=True, outputs=1),
+        _event(EventKind.MESSAGE, sent_from="Planner", cause_by="WritePlan"),
+        _event(EventKind.PROGRESS, role="Executor", what="replan_after_failure", steps=["s1"]),
+        _event(EventKind.PROGRESS, role="Executor", what="transcribe"),
+        _event(EventKind.PROGRESS, role="Analyst", what="report_reasked"),
+        # a resumed run's journal replay is not a call
+        _call("Analyst", 900, action="SummarizeResults", source="journal"),
+        _call("Analyst", 300, action="SummarizeResults", reask="deadline"),
+    ]
+    counts = event_counts(events)
+    assert counts.plans_rejected == 1 and counts.replans_after_failure == 1
+    assert counts.reports_reasked == 1 and not counts.counted_by_fallback
+    assert counts.reasks == 3
+    assert counts.reask_reasons == {"deadline": 1, "invalid": 1, "truncated": 1}
+    assert counts.action_calls == {"AnalyzeRequest": 1, "SummarizeResults": 1, "WritePlan": 4}
+    assert counts.action_prompt_tokens == {"AnalyzeRequest": 100.0, "SummarizeResults": 300.0,
+                                           "WritePlan": 525.0}
+
+
+def test_event_counts_fall_back_on_events_without_action_and_reask():
+    old = [
+        *_turn("Analyst", [_call("Analyst", 100)], "AnalyzeRequest"),
+        *_turn("Planner", [_call("Planner", 400), _call("Planner", 420)], "WritePlan"),
+        *_turn("Executor", [_call("Executor", 50)], "RunGraphs"),
+        *_turn("Analyst", [_call("Analyst", 200), _call("Analyst", 260)], "SummarizeResults"),
+    ]
+    counts = event_counts(old)
+    assert counts.counted_by_fallback
+    assert counts.plans_rejected == 1  # the WritePlan turn's second call
+    assert counts.reasks == 1 and counts.reask_reasons == {"invalid": 1}
+    assert counts.action_calls == {"AnalyzeRequest": 1, "RunGraphs": 1, "SummarizeResults": 2,
+                                   "WritePlan": 2}
+    assert counts.action_prompt_tokens["SummarizeResults"] == 230.0
+
+    # a Planner turn that failed with every plan invalid: all its calls were rejected plans;
+    # one that failed otherwise (cut off): the calls beyond the first
+    for error, rejected in (("the plan was still invalid after 3 attempts: - step s1", 3),
+                            ("the model was cut off at its token limit", 2)):
+        failed = [*_turn("Analyst", [_call("Analyst", 100)], "AnalyzeRequest"),
+                  _event(EventKind.ROLE_STARTED, role="Planner"),
+                  *(_call("Planner", 400) for _ in range(3)),
+                  _event(EventKind.ERROR, role="Planner", error=error),
+                  *_turn("Planner", [], None)[1:]]
+        counts = event_counts(failed)
+        assert counts.plans_rejected == rejected and counts.reasks == 0
+        assert counts.action_calls == {"AnalyzeRequest": 1, "WritePlan": 3}
+    # an Analyst turn that failed after the graphs ran was summarizing
+    late = [*_turn("Executor", [], "RunGraphs"), *_turn("Analyst", [_call("Analyst", 10)], None)]
+    assert event_counts(late).action_calls == {"SummarizeResults": 1}
+    assert event_counts([]) == EventCounts()
+
+
+def test_old_rows_load_and_build_row_counts_the_events():
+    old = ('{"run_id":"r","sop":"default","sop_digest":"d","model":"m","request_id":"q",'
+           '"repeat":1,"status":"done","success":true,"llm_calls":3,"tokens":10}')
+    row = RunRow.model_validate_json(old)
+    assert row.plans_rejected == 0 and row.reask_reasons == {} and row.action_calls == {}
+    events = [*_turn("Planner", [_call("Planner", 400, action="WritePlan")], "WritePlan"),
+              _event(EventKind.PROGRESS, role="Planner", what="plan_rejected", problems=[])]
+    again = with_event_counts(row, events)
+    assert again.plans_rejected == 1 and again.action_prompt_tokens == {"WritePlan": 400.0}
+    assert again.model_dump(exclude=set(EventCounts.model_fields)) == row.model_dump(
+        exclude=set(EventCounts.model_fields))
+    assert set(EventCounts.model_fields) <= set(RunRow.model_fields)
+
+    spec = RunSpec(run_id="r", sop="default", sop_digest="d", model="m", model_label="m",
+                   request_id="q", repeat=1, namespace="n")
+    outcome = TaskOutcome(task_id="r", status="failed", error="Planner: no", rounds=2)
+    built = build_row(spec, outcome, [], Expect(), wall_s=1.0, resumed=False, events=events)
+    assert built.plans_rejected == 1 and built.action_calls == {"WritePlan": 1}
+    assert build_row(spec, outcome, [], Expect(), wall_s=1.0, resumed=False).plans_rejected == 0

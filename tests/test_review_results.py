@@ -10,6 +10,8 @@ import pytest
 from actions.analyze_request import AnalyzeRequest
 from actions.review_results import ReviewResults
 from actions.run_graphs import RunGraphs
+from actions.summarize_results import SummarizeResults
+from actions.transcribe import Transcribe
 from actions.write_plan import WritePlan
 from company.boss import UserRequirement
 from company.config import AppConfig
@@ -61,10 +63,41 @@ async def test_short_results_send_the_planner_back(config, store):
     assert out.content == "Re-plan: also count the words"
     [prompt] = h.prompts("ReviewResults")
     assert "(1 re-plan(s) left)" in prompt
-    assert f"Request summary: {ANALYSIS['summary']}" in prompt
-    assert "- [high] Multiply 6 by 7" in prompt
+    assert "The Boss asked:\nWhat is 6 times 7? And count the words.\n" in prompt
+    assert ANALYSIS["summary"] not in prompt  # the Boss's own words, not the re-telling
     assert '- s1 `calculate` COMPLETED: {"result": [42.0]}' in prompt
+    assert "Earlier in this conversation" not in prompt
     assert h.provider.calls_for("SummarizeResults") == []  # no report yet
+
+
+async def test_review_sees_a_voice_note_and_the_earlier_turns(config, store):
+    h = harness(config, store, {"ReviewResults": REPLAN})
+    h.remember("What is 6 times 7?", UserRequirement)
+    h.remember("# Report\n\n6 × 7 = 42.", SummarizeResults, sent_from="Analyst")
+    said = "Voice note (transcribed): count the words I typed\n\nTyped text: 'a b c'"
+    h.remember(said, Transcribe, sent_from="Transcriber")
+    h.remember("plan", WritePlan, PLAN, sent_from="Planner")
+    await h.publish(ReviewResults, [results(h)])
+    [prompt] = h.prompts("ReviewResults")
+    assert f"The Boss asked:\n{said}\n" in prompt
+    assert ("Earlier in this conversation:\n- Boss: What is 6 times 7?\n"
+            "- Report: 6 × 7 = 42.\n") in prompt
+
+
+async def test_review_sees_an_earlier_attempt_of_a_re_plan(config, store):
+    h = analyst(config, store)
+    failed = StepResult(step_id="s1", graph="wikipedia_lookup", status=StepStatus.FAILED,
+                        error="cannot resolve host")
+    retried = StepResult(step_id="s1", graph="answer_question", status=StepStatus.COMPLETED,
+                         outputs={"answer": ["Grace Hopper was a computer scientist."]},
+                         attempt=2)
+    news = h.remember("results", RunGraphs, GraphResults(steps=[retried], earlier=[failed]),
+                      sent_from="Executor")
+    await h.publish(ReviewResults, [news])
+    [prompt] = h.prompts("ReviewResults")
+    assert "- s1 `wikipedia_lookup` FAILED; error: cannot resolve host\n" in prompt
+    assert ('- s1 (attempt 2) `answer_question` COMPLETED: {"answer": ["Grace Hopper was a '
+            'computer scientist."]}') in prompt
 
 
 async def test_once_max_replans_are_used_it_accepts_and_reports(config, store):

@@ -134,7 +134,7 @@ def test_triggers_come_from_the_action_classes():
     role = Role(name="R", actions=[Greet, Count, Listen]).bind(None)
     assert role.triggers == {"Greet": {"UserRequirement"}, "Count": {"Greet"}, "Listen": set()}
     planner = Planner().bind(None)
-    assert planner.triggers == {"WritePlan": {"AnalyzeRequest", "ReviewResults"}}
+    assert planner.triggers == {"WritePlan": {"AnalyzeRequest", "ReviewResults", "RunGraphs"}}
 
 
 @pytest.mark.parametrize("overrides", [

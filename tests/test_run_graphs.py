@@ -1,5 +1,7 @@
 """RunGraphs: step references resolved, steps run in dependency waves, failures skip their
-dependents, a Planner-less SOP plans first, and an approval runs the newest plan in memory."""
+dependents, a Planner-less SOP plans first, and an approval runs the newest plan in memory;
+honest step statuses (a failed node with no output is FAILED, node statuses kept), the
+failure feedback a re-plan reads, and the bounded re-plan after failed steps."""
 
 from __future__ import annotations
 
@@ -9,15 +11,27 @@ from typing import Any
 import pytest
 
 from actions.analyze_request import AnalyzeRequest
-from actions.run_graphs import RunGraphs, describe_results, resolve_inputs
+from actions.memory_queries import failure_feedback, replans_after_failure
+from actions.run_graphs import (
+    RunGraphs,
+    describe_results,
+    node_statuses,
+    resolve_inputs,
+    step_status,
+)
+from actions.summarize_results import SummarizeResults
 from actions.write_plan import WritePlan
 from company.action import ActionContext, ActionFailed
 from company.config import AppConfig
 from company.events import EventKind
+from company.graphs.results import ExecutionStatus, GraphRun, NodeExecution
+from company.memory import Memory
+from company.message import Message
 from company.payloads import GraphResults, Plan, PlanStep, Review, StepResult
+from company.research.expectations import completed
 from company.status import StepStatus
-from tests.action_support import harness, offline_config
-from tests.conftest import ANALYSIS, PLAN
+from tests.action_support import harness, offline_config, remember
+from tests.conftest import ANALYSIS, DEAD_HOST, PLAN
 
 
 @pytest.fixture
@@ -147,7 +161,7 @@ async def test_without_a_planner_the_analysis_is_planned_first(config, store):
     [call] = h.provider.calls
     assert (call.action, call.role) == ("WritePlan", "Executor")  # the plan prompt, booked so
     prompt = call.messages[-1]["content"]
-    assert prompt.startswith("## Task: WritePlan") and "- [high] Multiply 6 by 7" in prompt
+    assert prompt.startswith("## Task: WritePlan") and "Multiply 6 by 7" in prompt
 
 
 async def test_an_approval_with_no_plan_in_the_news_runs_the_newest_plan_in_memory(
@@ -208,3 +222,294 @@ def test_describe_results_names_each_step_and_its_error():
     assert describe_results(results) == ("s1 calculate: COMPLETED {'result': [1.0]}\n"
                                          "s2 word_count: SKIPPED (error: boom)")
     assert describe_results(GraphResults()) == "No steps to run."
+
+
+# honest step status ------------------------------------------------------
+
+def wiki(step_id: str, topic: str = "Alan Turing", depends_on=()) -> dict:
+    return {"id": step_id, "graph": "wikipedia_lookup", "inputs": {"topic": topic},
+            "depends_on": list(depends_on)}
+
+
+def dead_wikipedia(config: AppConfig) -> AppConfig:
+    """Wikipedia at the discard port: the lookup's node fails ("connection failed")."""
+    config.graphs["wikipedia_base_url"] = DEAD_HOST
+    return config
+
+
+WIKI_ERROR = "GetWikipediaSummaryBlock: All connection attempts failed"
+
+
+async def test_a_step_whose_node_failed_and_gave_nothing_is_failed_with_its_nodes(config, store):
+    h = harness(dead_wikipedia(config), store, role="Executor")
+    plan = Plan.model_validate({"steps": [wiki("s1"), words("s2", "{{ s1.summary }}", ["s1"])]})
+    steps = by_id(await RunGraphs(h.ctx).execute(plan, "k"))
+    s1 = steps["s1"]
+    assert (s1.status, s1.outputs, s1.error) == (StepStatus.FAILED, {}, WIKI_ERROR)
+    # AutoGPT's node executions: the input ran, the lookup failed, the output never ran
+    assert [(n.block, n.status, n.error) for n in s1.nodes] == [
+        ("AgentShortTextInputBlock", "COMPLETED", None),
+        ("GetWikipediaSummaryBlock", "FAILED", "All connection attempts failed")]
+    assert steps["s2"].status is StepStatus.SKIPPED  # SKIPPED stays SKIPPED
+    assert steps["s2"].nodes == []
+
+
+def run_of(status: str, outputs: dict, *nodes: tuple[str, str, str | None]) -> GraphRun:
+    return GraphRun(status=ExecutionStatus(status), outputs=outputs, nodes=[
+        NodeExecution(node_id=node_id, block_name=f"{node_id}Block",
+                      status=ExecutionStatus(node_status), error=error)
+        for node_id, node_status, error in nodes])
+
+
+@pytest.mark.parametrize(("status", "outputs", "failed", "expected"), [
+    ("COMPLETED", {}, True, StepStatus.FAILED),
+    ("COMPLETED", {"answer": []}, True, StepStatus.FAILED),  # an output pin with no value
+    ("COMPLETED", {"answer": ["yes"]}, True, StepStatus.COMPLETED),  # partial: kept
+    ("COMPLETED", {}, False, StepStatus.COMPLETED),  # nothing failed, nothing came out
+    ("TERMINATED", {}, True, StepStatus.TERMINATED),
+    ("FAILED", {"answer": ["yes"]}, False, StepStatus.FAILED),
+])
+def test_step_status_is_failed_only_when_a_node_failed_and_no_output_came(
+        status, outputs, failed, expected):
+    node = ("n2", "FAILED" if failed else "COMPLETED", "boom" if failed else None)
+    assert step_status(run_of(status, outputs, ("n1", "COMPLETED", None), node)) is expected
+
+
+class CannedRunGraphs(RunGraphs):
+    """RunGraphs whose graphs 'run' to canned results (graph name → GraphRun)."""
+
+    runs: dict[str, GraphRun] = {}
+
+    async def _run_graph(self, step: PlanStep, inputs: dict[str, Any], step_key: str) -> Any:
+        return self.runs[step.graph]
+
+
+async def test_a_step_with_output_and_a_failed_node_stays_completed_with_its_error(
+        config, store):
+    h = harness(config, store, role="Executor")
+    action = CannedRunGraphs(h.ctx)
+    action.runs = {"answer_question": run_of(
+        "COMPLETED", {"answer": ["42"]}, ("in", "COMPLETED", None), ("side", "FAILED", "boom"),
+        ("llm", "COMPLETED", None))}
+    plan = Plan.model_validate({"steps": [
+        {"id": "s1", "graph": "answer_question", "inputs": {"question": "6 x 7?"}},
+        words("s2", "{{ s1.answer }}", ["s1"])]})
+    steps = by_id(await action.execute(plan, "k"))
+    s1 = steps["s1"]
+    assert (s1.status, s1.outputs, s1.error) == (StepStatus.COMPLETED, {"answer": ["42"]},
+                                                 "sideBlock: boom")
+    assert [(n.node_id, n.status) for n in s1.nodes] == [
+        ("in", "COMPLETED"), ("side", "FAILED"), ("llm", "COMPLETED")]
+    assert not completed(s1)  # for the evaluation a partial run is no clean success
+    assert steps["s2"].status is StepStatus.SKIPPED  # as before: a dependency with an error
+
+
+def test_node_statuses_fold_a_nodes_executions_and_keep_its_failure():
+    run = run_of("COMPLETED", {}, ("a", "COMPLETED", None), ("b", "COMPLETED", None),
+                 ("b", "FAILED", "second item broke"), ("b", "COMPLETED", None))
+    assert [n.model_dump() for n in node_statuses(run)] == [
+        {"node_id": "a", "block": "aBlock", "status": "COMPLETED", "error": None,
+         "executions": 1},
+        {"node_id": "b", "block": "bBlock", "status": "FAILED", "error": "second item broke",
+         "executions": 3},
+    ]
+
+
+def test_results_stored_before_node_statuses_still_load():
+    old = {"steps": [{"step_id": "s1", "graph": "calculate", "status": "COMPLETED",
+                      "outputs": {"result": [42.0]}, "error": None, "duration_s": 0.1,
+                      "execution_id": "ex-1"}]}
+    results = GraphResults.model_validate(old)
+    [step] = results.steps
+    assert (step.nodes, step.attempt, step.execution_id) == ([], 1, "ex-1")
+    assert (results.replans, results.earlier) == (0, [])
+    assert GraphResults.model_validate(results.model_dump(mode="json")) == results
+
+
+async def test_the_reports_table_says_failed(config, store):
+    h = harness(dead_wikipedia(config), store, {"SummarizeResults": "The lookup did not work."})
+    h.remember("Who was Alan Turing?", "UserRequirement")
+    plan = Plan.model_validate({"steps": [wiki("s1")]})
+    results = await RunGraphs(harness(config, store, role="Executor").ctx).execute(plan, "k")
+    news = h.remember(describe_results(results), RunGraphs, results, sent_from="Executor")
+    [report] = await h.publish(SummarizeResults, [news])
+    assert f"| s1 | wikipedia_lookup | FAILED |  | {WIKI_ERROR} |" in report.content
+    assert "COMPLETED" not in report.content
+
+
+# failure feedback ----------------------------------------------------------
+
+def test_failure_feedback_is_one_short_line_per_failed_or_skipped_step():
+    memory = Memory()
+    first = GraphResults(steps=[
+        StepResult(step_id="s1", graph="wikipedia_lookup", status=StepStatus.FAILED,
+                   error=WIKI_ERROR),
+        StepResult(step_id="s2", graph="word_count", status=StepStatus.SKIPPED,
+                   error="skipped: it depends on s1, which failed"),
+        StepResult(step_id="s3", graph="calculate", status=StepStatus.COMPLETED,
+                   outputs={"result": [42.0]}),
+        StepResult(step_id="s4", graph="calculate", status=StepStatus.COMPLETED,
+                   outputs={"result": [1.0]}, error="partial: kept out of the feedback"),
+    ])
+    second = GraphResults(steps=[
+        StepResult(step_id="s1", graph="answer_question", status=StepStatus.TERMINATED,
+                   error="the run took\nlonger than " + "very " * 60 + "long"),
+    ])
+    news = [remember(memory, "plan", WritePlan, PLAN, sent_from="Planner"),
+            remember(memory, "r1", RunGraphs, first, sent_from="Executor"),
+            remember(memory, "r2", RunGraphs, second, sent_from="Executor")]
+    lines = failure_feedback(news)
+    assert lines[:2] == [
+        "step s1 (wikipedia_lookup) failed: GetWikipediaSummaryBlock: All connection attempts "
+        "failed; use another graph from the catalogue, or answer with no steps and say why in "
+        "notes",
+        "step s2 (word_count) was skipped: it depends on s1, which failed",
+    ]
+    assert len(lines) == 3
+    assert lines[2].startswith("step s1 (answer_question) failed: the run took longer than very")
+    assert "\n" not in lines[2] and "…; use another graph" in lines[2]
+    assert len(lines[2]) < 300
+    assert failure_feedback([news[0]]) == []
+    assert failure_feedback([*news, news[1]]) == lines  # the same failure is said once
+
+
+# re-plan after failed steps ----------------------------------------------
+
+def replans(h) -> list[dict]:
+    return [d for kind, d in h.events
+            if kind is EventKind.PROGRESS and d.get("what") == "replan_after_failure"]
+
+
+def publish_results(h, out) -> Message:
+    """Remember RunGraphs' output as the environment would publish it."""
+    return h.remember(out.content, RunGraphs, out.payload, sent_from="Executor",
+                      send_to=out.send_to)
+
+
+async def test_failed_steps_go_back_to_the_planner_once_then_to_everyone(config, store):
+    h = harness(dead_wikipedia(config), store, role="Executor",
+                options={"replan_on_failure": 1})
+    h.remember("Who was Alan Turing?", "UserRequirement")
+    first = h.remember("plan", WritePlan, {"steps": [wiki("s1")]}, sent_from="Planner")
+    [out] = await h.publish(RunGraphs, [first])
+    assert out.send_to == ["Planner"]  # the Analyst does not report on these
+    assert [(s.step_id, s.status, s.attempt) for s in out.payload.steps] == [
+        ("s1", StepStatus.FAILED, 1)]
+    assert out.content.startswith("Steps failed; back to Planner for a new plan.\n"
+                                  "s1 wikipedia_lookup: FAILED")
+    assert replans(h) == [{"role": "Executor", "what": "replan_after_failure", "steps": ["s1"],
+                           "graphs": ["wikipedia_lookup"], "attempt": 2, "by": "Planner"}]
+    sent = publish_results(h, out)
+    assert failure_feedback([sent])[0].startswith("step s1 (wikipedia_lookup) failed: ")
+    # the Planner's new plan fails too: the budget is spent, the results go to everyone
+    second = h.remember("plan", WritePlan, {"steps": [wiki("s1", "Ada Lovelace")]},
+                        sent_from="Planner")
+    [out] = await h.publish(RunGraphs, [second])
+    assert out.send_to is None
+    assert [(s.step_id, s.status, s.attempt) for s in out.payload.steps] == [
+        ("s1", StepStatus.FAILED, 2)]
+    assert out.payload.earlier == sent_payload(sent).steps  # what failed before, for the report
+    assert len(replans(h)) == 1
+    assert out.content == (f"s1 wikipedia_lookup: FAILED (error: {WIKI_ERROR})\n"
+                           f"s1 (attempt 2) wikipedia_lookup: FAILED (error: {WIKI_ERROR})")
+
+
+def sent_payload(message: Message) -> GraphResults:
+    return GraphResults.model_validate(message.payload)
+
+
+async def test_a_new_request_gets_its_own_replan(config, store):
+    h = harness(dead_wikipedia(config), store, role="Executor",
+                options={"replan_on_failure": 1})
+    h.remember("Who was Alan Turing?", "UserRequirement")
+    plan = h.remember("plan", WritePlan, {"steps": [wiki("s1")]}, sent_from="Planner")
+    publish_results(h, (await h.publish(RunGraphs, [plan]))[0])
+    assert replans_after_failure(h.memory) == 1
+    h.remember("And Ada Lovelace?", "UserRequirement")  # a follow-up
+    assert replans_after_failure(h.memory) == 0
+    plan = h.remember("plan", WritePlan, {"steps": [wiki("s1", "Ada")]}, sent_from="Planner")
+    [out] = await h.publish(RunGraphs, [plan])
+    assert out.send_to == ["Planner"] and out.payload.steps[0].attempt == 1
+    assert len(replans(h)) == 2
+
+
+@pytest.mark.parametrize("options", [{}, {"replan_on_failure": 0}])
+async def test_without_a_replan_budget_failed_steps_go_to_everyone(config, store, options):
+    h = harness(dead_wikipedia(config), store, role="Executor", options=options)
+    plan = h.remember("plan", WritePlan, {"steps": [wiki("s1")]}, sent_from="Planner")
+    [out] = await h.publish(RunGraphs, [plan])
+    assert out.send_to is None and out.payload.steps[0].status is StepStatus.FAILED
+    assert replans(h) == []
+
+
+async def test_skipped_steps_alone_do_not_replan(config, store):
+    h = harness(config, store, role="Executor", options={"replan_on_failure": 1})
+    plan = h.remember("plan", WritePlan, {"steps": [
+        words("a", "x", depends_on=["b"]), words("b", "y", depends_on=["a"])]},
+        sent_from="Planner")
+    [out] = await h.publish(RunGraphs, [plan])
+    assert out.send_to is None
+    assert {s.status for s in out.payload.steps} == {StepStatus.SKIPPED}
+    assert replans(h) == []
+
+
+ANSWER_PLAN = {"steps": [{"id": "s1", "graph": "answer_question",
+                          "inputs": {"question": "Who was Alan Turing?"}}],
+               "notes": "Wikipedia failed; the model answers."}
+
+
+async def test_without_a_planner_it_replans_itself_once_and_keeps_both_attempts(config, store):
+    h = harness(dead_wikipedia(config), store, {
+        "WritePlan": [{"steps": [wiki("s1")]}, ANSWER_PLAN],
+        "Executor": "A British mathematician and computer scientist."},  # the graph's LLM
+        role="Executor", options={"replan_on_failure": 1})
+    h.remember("Who was Alan Turing?", "UserRequirement")
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    out = await RunGraphs(h.ctx).run([analysis])
+    assert out.send_to is None
+    results = out.payload
+    assert [(s.step_id, s.graph, s.status, s.attempt) for s in results.steps] == [
+        ("s1", "wikipedia_lookup", StepStatus.FAILED, 1),
+        ("s1", "answer_question", StepStatus.COMPLETED, 2)]
+    assert results.steps[1].outputs == {
+        "answer": ["A British mathematician and computer scientist."]}
+    assert (results.replans, results.earlier) == (1, [])
+    assert replans(h) == [{"role": "Executor", "what": "replan_after_failure", "steps": ["s1"],
+                           "graphs": ["wikipedia_lookup"], "attempt": 2, "by": "Executor"}]
+    first, again = h.prompts("WritePlan")
+    assert "wikipedia_lookup) failed" not in first
+    assert ("- step s1 (wikipedia_lookup) failed: GetWikipediaSummaryBlock: All connection "
+            "attempts failed; use another graph from the catalogue" in again)
+    # the re-plan is counted in memory: the request has no re-plan left
+    publish_results(h, out)
+    assert replans_after_failure(h.memory) == 1
+
+
+async def test_without_a_planner_the_replan_is_bounded(config, store):
+    from company.llm.base import LLMError
+
+    ask = {"id": "s1", "graph": "answer_question", "inputs": {"question": "Who was Turing?"}}
+    h = harness(dead_wikipedia(config), store, {
+        "WritePlan": [{"steps": [wiki("s1")]}, {"steps": [ask]}],
+        "Executor": LLMError("the model is down")},  # the graph's LLM block fails too
+        role="Executor", options={"replan_on_failure": 1})
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    out = await RunGraphs(h.ctx).run([analysis])
+    assert [(s.graph, s.status, s.attempt) for s in out.payload.steps] == [
+        ("wikipedia_lookup", StepStatus.FAILED, 1), ("answer_question", StepStatus.FAILED, 2)]
+    assert len(h.provider.calls_for("WritePlan")) == 2 and len(replans(h)) == 1
+    assert out.payload.replans == 1
+
+
+async def test_without_a_planner_a_replan_with_no_valid_plan_reports_the_failure(
+        config, store):
+    bad = {"steps": [{"id": "s1", "graph": "no_such_graph", "inputs": {}}]}
+    h = harness(dead_wikipedia(config), store, {"WritePlan": [{"steps": [wiki("s1")]}, bad]},
+                role="Executor", options={"replan_on_failure": 1, "max_plan_fixes": 0})
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    out = await RunGraphs(h.ctx).run([analysis])
+    assert [(s.graph, s.status) for s in out.payload.steps] == [
+        ("wikipedia_lookup", StepStatus.FAILED)]
+    assert out.payload.replans == 1
+    failed = [d for kind, d in h.events if d.get("what") == "replan_failed"]
+    assert len(failed) == 1 and "no_such_graph" in failed[0]["error"]

@@ -15,6 +15,7 @@ from actions.transcribe import Transcribe
 from actions.write_plan import WritePlan
 from company.boss import UserRequirement
 from company.config import AppConfig
+from company.events import EventKind
 from company.payloads import GraphResults, Report, StepResult
 from company.status import StepStatus
 from tests.action_support import harness, offline_config
@@ -57,12 +58,32 @@ async def test_executed_results_get_a_results_section(h):
         '| s1 | calculate | COMPLETED | {"result": [42.0]} |  |\n'
         "| s2 | word_count | FAILED |  | no text |")
     assert out.payload == Report(markdown=out.content)
+    assert out.payload.unchecked is None
     [prompt] = h.prompts("SummarizeResults")
-    assert "Request: What is 6 times 7?" in prompt
-    assert f"Summary: {ANALYSIS['summary']}" in prompt
+    assert "The Boss asked:\nWhat is 6 times 7?\n" in prompt
+    assert ANALYSIS["summary"] not in prompt  # the Boss's words, not the Analyst's re-telling
+    assert "Multiply 6 by 7" not in prompt  # no action items to re-list
     assert '- s1 `calculate` (COMPLETED): outputs {"result": [42.0]}' in prompt
     assert "- s2 `word_count` (FAILED); error: no text" in prompt
-    assert "planned but not executed" not in prompt
+    assert "Say plainly that s2 (word_count) failed, and why." in prompt
+    assert "nothing was run" not in prompt
+    assert h.events == []  # nothing re-asked
+
+
+async def test_the_report_leads_with_the_answer_and_keeps_the_table(config, store):
+    h = harness(config, store, {"SummarizeResults": "6 × 7 = 42.\n\nThe multiplication ran; "
+                                                    "the word count failed: no text."})
+    h.remember("What is 6 times 7?", UserRequirement)
+    h.remember("plan", WritePlan, PLAN, sent_from="Planner")
+    results = h.remember("results", RunGraphs, RESULTS, sent_from="Executor")
+    out = await SummarizeResults(h.ctx).run([results])
+    first, rest = out.content.split("\n\n", 1)
+    assert first == "6 × 7 = 42."  # 42 matches the output 42.0: no re-ask, no flag
+    assert rest.startswith("The multiplication ran; the word count failed: no text.\n\n"
+                           "## Results\n\n| step |")
+    assert '| s1 | calculate | COMPLETED | {"result": [42.0]} |  |' in out.content
+    assert out.payload.unchecked is None and h.events == []
+    assert len(h.prompts("SummarizeResults")) == 1
 
 
 async def test_a_plan_nobody_executed_is_reported_as_planned(h):
@@ -77,18 +98,48 @@ async def test_a_plan_nobody_executed_is_reported_as_planned(h):
     assert "## Results" not in table and "42.0" not in table
     assert table.endswith("These steps were planned but not executed: no Executor ran them.")
     prompt = h.prompts("SummarizeResults")[0]
-    assert "The steps were planned but not executed: say so." in prompt
+    assert "No step was run, so there is no result yet" in prompt
     assert "(planned, not executed)" in prompt
 
 
-async def test_the_newest_request_typed_or_transcribed_is_the_one_reported(h):
+async def test_a_voice_request_reaches_the_report_with_its_typed_text(config, store):
+    h = harness(config, store, {"SummarizeResults": REPORT})
+    words = "Voice note (transcribed): how many words did I type?\n\nTyped text: 'red, green'"
+    h.remember(words, Transcribe, sent_from="Transcriber")
+    results = h.remember("results", RunGraphs, RESULTS, sent_from="Executor")
+    await SummarizeResults(h.ctx).run([results])
+    prompt = h.prompts("SummarizeResults")[0]
+    assert f"The Boss asked:\n{words}\n" in prompt
+    assert "Earlier in this conversation" not in prompt
+
+
+async def test_requests_since_the_last_report_are_this_turn(h):
     h.remember("Voice note (transcribed): and count the words", Transcribe,
                sent_from="Transcriber")
     results = h.remember("results", RunGraphs, RESULTS, sent_from="Executor")
     await SummarizeResults(h.ctx).run([results])
     prompt = h.prompts("SummarizeResults")[0]
-    assert "Request: Voice note (transcribed): and count the words" in prompt
-    assert "What is 6 times 7?" not in prompt
+    assert ("The Boss asked:\nWhat is 6 times 7?\n\n"
+            "Voice note (transcribed): and count the words\n") in prompt
+
+
+async def test_a_follow_up_shows_the_earlier_turns(config, store):
+    h = harness(config, store, {"SummarizeResults": "42 + 1 = 43."})
+    h.remember("What is 6 times 7?", UserRequirement)
+    h.remember("# Report\n\n6 × 7 = 42. Done.\n\n## Results\n\n| s1 |", SummarizeResults,
+               sent_from="Analyst")
+    h.remember("Now add 1 to 'that number'.", UserRequirement)
+    h.remember("plan", WritePlan, {"steps": [{"id": "s1", "graph": "calculate", "inputs": {
+        "a": 42, "b": 1, "operation": "Add"}}]}, sent_from="Planner")
+    results = h.remember("results", RunGraphs, GraphResults(steps=[StepResult(
+        step_id="s1", graph="calculate", status=StepStatus.COMPLETED,
+        outputs={"result": [43.0]})]), sent_from="Executor")
+    out = await SummarizeResults(h.ctx).run([results])
+    prompt = h.prompts("SummarizeResults")[0]
+    assert "The Boss asked:\nNow add 1 to 'that number'.\n" in prompt
+    assert ("Earlier in this conversation:\n- Boss: What is 6 times 7?\n"
+            "- Report: 6 × 7 = 42. Done.\n") in prompt
+    assert out.payload.unchecked is None  # 42 and 1 are inputs, 43 an output
 
 
 async def test_no_plan_at_all_says_so(config, store):
@@ -97,7 +148,138 @@ async def test_no_plan_at_all_says_so(config, store):
     out = await SummarizeResults(h.ctx).run([request])
     assert out.content == "Nothing was done.\n\n## Plan\n\nNo plan was made in this run."
     prompt = h.prompts("SummarizeResults")[0]
-    assert "- (no steps)" in prompt and "Summary: (no analysis)" in prompt
+    assert "- (none)" in prompt and "No step was run" in prompt
+
+
+async def test_the_planners_note_reaches_the_report(config, store):
+    h = harness(config, store, {"SummarizeResults": "No graph can book flights."})
+    h.remember("Book me a flight to Oslo.", UserRequirement)
+    h.remember("plan", WritePlan, {"steps": [], "notes": "nothing books flights"},
+               sent_from="Planner")
+    results = h.remember("results", RunGraphs, GraphResults(), sent_from="Executor")
+    out = await SummarizeResults(h.ctx).run([results])
+    assert "Planner's note: nothing books flights" in h.prompts("SummarizeResults")[0]
+    assert out.content == "No graph can book flights.\n\n## Results\n\nNo graph steps were planned."
+
+
+# --- the narrative's checks: re-asked once, then flagged ---
+
+ECHO = ("## Task: SummarizeResults\nWrite the Boss a short report in Markdown. Start with the "
+        "answer in one or two sentences.")
+
+
+def checked(config, store, *answers: str):
+    """A harness whose report answers come in turn, after a 6 × 7 run."""
+    h = harness(config, store, {"SummarizeResults": list(answers)})
+    h.remember("What is 6 times 7?", UserRequirement)
+    h.remember("plan", WritePlan, PLAN, sent_from="Planner")
+    return h, h.remember("results", RunGraphs, RESULTS, sent_from="Executor")
+
+
+def reasks(h) -> list[dict]:
+    return [data for kind, data in h.events
+            if kind is EventKind.PROGRESS and data.get("what") == "report_reasked"]
+
+
+async def test_an_echoed_prompt_is_re_asked_once_and_a_good_answer_is_used(config, store):
+    h, results = checked(config, store, ECHO, "6 × 7 = 42. The word count failed: no text.")
+    out = await SummarizeResults(h.ctx).run([results])
+    first, second = h.prompts("SummarizeResults")
+    assert "rejected" not in first
+    assert ("Your last answer was rejected: the answer repeats the prompt's instructions. "
+            "Write the report itself, not the instructions.") in second
+    assert out.content.startswith("6 × 7 = 42. The word count failed: no text.\n\n## Results")
+    assert "Task:" not in out.content and out.payload.unchecked is None
+    assert reasks(h) == [{"role": "Analyst", "what": "report_reasked",
+                          "reason": "the answer repeats the prompt's instructions",
+                          "check": "echo"}]
+
+
+async def test_an_echo_without_the_header_is_caught_by_its_words(config, store):
+    h, results = checked(config, store, "", "")
+    prompt_words = ("Start with the answer in one or two sentences, with numbers and text "
+                    "copied exactly from the step outputs.")
+    h.provider.answers["SummarizeResults"] = [prompt_words, "6 × 7 = 42."]
+    out = await SummarizeResults(h.ctx).run([results])
+    assert [r["check"] for r in reasks(h)] == ["echo"]
+    assert out.content.startswith("6 × 7 = 42.\n\n")
+
+
+async def test_a_twice_echoed_prompt_is_kept_but_flagged(config, store):
+    h, results = checked(config, store, ECHO, ECHO)
+    out = await SummarizeResults(h.ctx).run([results])
+    assert len(h.prompts("SummarizeResults")) == 2  # re-asked once, not more
+    status = "> ⚠ Unchecked: the answer repeats the prompt's instructions."
+    assert out.content.startswith(f"{status}\n\n{ECHO}\n\n## Results\n\n")
+    assert out.payload.unchecked == "the answer repeats the prompt's instructions"
+    assert len(reasks(h)) == 1
+
+
+async def test_an_empty_answer_is_re_asked_then_flagged(config, store):
+    h, results = checked(config, store, "  \n", "")
+    out = await SummarizeResults(h.ctx).run([results])
+    assert "Your last answer was rejected: the answer was empty." in h.prompts(
+        "SummarizeResults")[1]
+    assert out.content.startswith("> ⚠ Unchecked: the answer was empty.\n\n## Results\n\n")
+    assert out.payload.unchecked == "the answer was empty"
+    assert [r["check"] for r in reasks(h)] == ["empty"]
+
+
+async def test_a_contradicting_number_is_re_asked_then_flagged(config, store):
+    h, results = checked(config, store, "6 × 7 = 43.", "The product is 43.")
+    out = await SummarizeResults(h.ctx).run([results])
+    second = h.prompts("SummarizeResults")[1]
+    assert ("Your last answer was rejected: the answer names 43, which no step produced. "
+            "Give only values from the step results, copied exactly; if no step gave the "
+            "answer, say that there is no answer.") in second
+    assert out.content.startswith(
+        "> ⚠ Unchecked: the answer names 43, which no step produced.\n\n"
+        "The product is 43.\n\n## Results")
+    assert out.payload.unchecked == "the answer names 43, which no step produced"
+    assert reasks(h)[0]["reason"] == "the answer names 43, which no step produced"
+
+
+async def test_a_data_echo_is_caught_by_the_prompts_labels(config, store):
+    echo = ("The Boss asked:\nWhat is 6 times 7?\n\nStep results:\n"
+            '- s1 `calculate` (COMPLETED): outputs {"result": [42.0]}')
+    h, results = checked(config, store, echo, "6 × 7 = 42.")
+    out = await SummarizeResults(h.ctx).run([results])
+    assert [r["check"] for r in reasks(h)] == ["echo"]
+    assert out.content.startswith("6 × 7 = 42.\n\n## Results")
+
+
+async def test_of_two_bad_answers_the_milder_is_kept(config, store):
+    h, results = checked(config, store, "6 × 7 = 43. The word count failed.", ECHO)
+    out = await SummarizeResults(h.ctx).run([results])
+    assert out.content.startswith(
+        "> ⚠ Unchecked: the answer names 43, which no step produced.\n\n"
+        "6 × 7 = 43. The word count failed.\n\n## Results")
+    assert out.payload.unchecked == "the answer names 43, which no step produced"
+
+
+async def test_a_contradicting_number_fixed_on_the_re_ask_passes(config, store):
+    h, results = checked(config, store, "6 × 7 = 43.", "6 × 7 = 42.")
+    out = await SummarizeResults(h.ctx).run([results])
+    assert out.content.startswith("6 × 7 = 42.\n\n## Results")
+    assert out.payload.unchecked is None and len(reasks(h)) == 1
+
+
+@pytest.mark.parametrize("answer", [
+    "6 × 7 = 42.", "6 × 7 = 42.0.", "The product of 6 and 7 is **42**.",
+    "# Report\n\nThe result is 42. Step 2 failed.",
+    "The result is 42. The word count failed. Later: 99 bottles.",  # third sentence: not read
+])
+async def test_numbers_from_the_outputs_inputs_and_request_pass(config, store, answer):
+    h, results = checked(config, store, answer)
+    out = await SummarizeResults(h.ctx).run([results])
+    assert out.payload.unchecked is None and reasks(h) == []
+    assert len(h.prompts("SummarizeResults")) == 1
+
+
+async def test_the_opening_is_checked_even_under_a_heading(config, store):
+    h, results = checked(config, store, "# Report\n\nThe answer is 41.", "# Report\n\n- 40")
+    out = await SummarizeResults(h.ctx).run([results])
+    assert out.payload.unchecked == "the answer names 40, which no step produced"
 
 
 def test_an_executed_empty_plan_says_no_steps_were_planned():

@@ -1,5 +1,7 @@
-"""WritePlan, the action: a plan for the newest analysis, re-asked with its problems until it
-is valid, and re-planned with a reviewer's feedback (plan_problems: tests/test_planning.py)."""
+"""WritePlan, the action: a plan for the newest analysis and the Boss's own words, asked with
+the catalogue's plan schema, its dependencies derived, re-asked with its problems until it is
+valid, and re-planned with a reviewer's feedback (plan_problems: tests/test_planning.py; the
+schema: tests/test_graphs_plan_schema.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,22 @@ import pytest
 
 from actions.analyze_request import AnalyzeRequest
 from actions.review_results import ReviewResults
+from actions.summarize_results import SummarizeResults
+from actions.transcribe import Transcribe
 from actions.write_plan import WritePlan, describe_plan
 from company.action import ActionFailed
+from company.boss import UserRequirement
 from company.config import AppConfig
+from company.events import EventKind
+from company.graphs.plan_schema import plan_schema
 from company.payloads import Plan, Review
 from tests.action_support import harness, offline_config
 from tests.conftest import ANALYSIS, PLAN
 
 BAD_PLAN = {"steps": [{"id": "s1", "graph": "teleport", "inputs": {}}]}
+REQUEST = "Multiply 6 by 7 and count the words of 'the quick brown fox'"
+DERIVED = Plan.model_validate(PLAN).model_copy(deep=True)
+DERIVED.steps[1].depends_on = []  # s2 refers to no output of s1: the scripted edge is dropped
 
 
 @pytest.fixture
@@ -31,19 +41,88 @@ def planner(config, store, answers, **options):
 
 async def test_the_newest_analysis_becomes_a_plan(config, store):
     h = planner(config, store, PLAN)
+    h.remember(REQUEST, UserRequirement)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     [out] = await h.publish(WritePlan, [analysis])
     assert out.cause_by == "WritePlan" and out.send_to is None
-    assert out.payload == Plan.model_validate(PLAN)
+    assert out.payload == DERIVED
     assert out.content == (
         "1. s1: run calculate with {'a': 6, 'b': 7, 'operation': 'Multiply'}. multiply\n"
-        "2. s2: run word_count with {'text': 'the quick brown fox'} after s1. count words")
+        "2. s2: run word_count with {'text': 'the quick brown fox'}. count words")
     [prompt] = h.prompts("WritePlan")
-    assert f"Request summary: {ANALYSIS['summary']}" in prompt
-    assert "- [high] Multiply 6 by 7\n- [medium] Count the words" in prompt
-    assert "calculate" in prompt and "word_count" in prompt  # the catalogue is offered
-    assert "rejected" not in prompt
-    assert h.provider.calls[0].role == "Planner"
+    assert f"The Boss's request:\n{REQUEST}\n" in prompt
+    assert "To do:\n- Multiply 6 by 7\n- Count the words of 'the quick brown fox'" in prompt
+    assert "calculate(a: number" in prompt and "word_count(text: string)" in prompt
+    assert "rejected" not in prompt and "depends_on" not in prompt
+    [call] = h.provider.calls
+    assert call.role == "Planner"
+    assert call.json_schema == plan_schema(h.ctx.services.catalogue())  # the constraint sent
+    assert h.events == []
+
+
+async def test_the_prompt_carries_the_requests_quoted_text_verbatim(config, store):
+    request = ("How many words are in this sentence: 'Please send the quarterly report to "
+               "finance by Friday'?")
+    h = planner(config, store, PLAN)
+    h.remember(request, UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest,
+                          {**ANALYSIS, "action_items": [{"text": "Count the words in the "
+                                                         "sentence.", "priority": "high"}]},
+                          sent_from="Analyst")
+    await WritePlan(h.ctx).run([analysis])
+    [prompt] = h.prompts("WritePlan")
+    assert "'Please send the quarterly report to finance by Friday'" in prompt
+    assert "Copy quoted text, numbers and names from the request exactly" in prompt
+    assert ANALYSIS["summary"] not in prompt  # the Boss's words, not the Analyst's retelling
+
+
+async def test_a_voice_note_and_earlier_turns_reach_the_prompt(config, store):
+    h = planner(config, store, PLAN)
+    h.remember("What is 6 times 7?", UserRequirement)
+    h.remember("# Report\n\n6 × 7 = 42.", SummarizeResults, sent_from="Analyst")
+    h.remember("Voice note (transcribed): Count the words I typed.\n\nTyped text: "
+               "Churn is up 2.5% in EMEA.", Transcribe, sent_from="Transcriber")
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    await WritePlan(h.ctx).run([analysis])
+    [prompt] = h.prompts("WritePlan")
+    assert ("The Boss's request:\nVoice note (transcribed): Count the words I typed.\n\n"
+            "Typed text: Churn is up 2.5% in EMEA.") in prompt
+    earlier = prompt.split("Earlier in this conversation:\n")[1].split("\n\n")[0]
+    assert earlier.startswith("- Boss: What is 6 times 7?\n- Report: ")
+    assert "42" in earlier
+
+
+async def test_without_the_boss_words_in_memory_the_analysis_stands_in(config, store):
+    h = planner(config, store, PLAN)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    await WritePlan(h.ctx).run([analysis])
+    [prompt] = h.prompts("WritePlan")
+    assert f"The request, in the Analyst's words: {ANALYSIS['summary']}" in prompt
+    assert "The Boss's request" not in prompt and "Earlier in this conversation" not in prompt
+
+
+async def test_the_prompt_shows_one_real_example_and_no_placeholders(config, store):
+    h = planner(config, store, PLAN)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    await WritePlan(h.ctx).run([analysis])
+    [prompt] = h.prompts("WritePlan")
+    assert prompt.count("Example. Request: ") == 1
+    assert '"graph": "calculate", "inputs": {"a": "{{ s1.result }}"' in prompt
+    assert "<" not in prompt.replace("<=", "")  # no "<earlier step id>" to copy
+
+
+async def test_dependencies_are_derived_from_references(config, store):
+    chained = {"steps": [
+        {"id": "s1", "graph": "calculate", "inputs": {"a": 6, "b": 7, "operation": "Multiply"},
+         "depends_on": ["s2"], "purpose": "multiply"},
+        {"id": "s2", "graph": "calculate",
+         "inputs": {"a": "{{ s1.result }}", "b": 1, "operation": "Add"}, "purpose": "add"}]}
+    h = planner(config, store, chained)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert [s.depends_on for s in out.payload.steps] == [[], ["s1"]]
+    assert "2. s2: run calculate with {'a': '{{ s1.result }}', 'b': 1, 'operation': 'Add'} " \
+           "after s1. add" in out.content
 
 
 async def test_a_re_plan_reads_the_analysis_from_memory_and_the_feedback_from_the_news(
@@ -55,11 +134,11 @@ async def test_a_re_plan_reads_the_analysis_from_memory_and_the_feedback_from_th
                         Review(verdict="replan", feedback="also count the words"),
                         sent_from="Analyst", send_to=["Planner"])
     [out] = await h.publish(WritePlan, [review])
-    assert out.payload == Plan.model_validate(PLAN)
+    assert out.payload == DERIVED
     prompt = h.prompts("WritePlan")[0]
     assert "Your previous plan was rejected. Fix these problems:\n" \
            "- reviewer: also count the words" in prompt
-    assert f"Request summary: {ANALYSIS['summary']}" in prompt
+    assert "- Multiply 6 by 7" in prompt  # the analysis, from memory
 
 
 async def test_an_accepting_review_brings_no_feedback(config, store):
@@ -75,10 +154,26 @@ async def test_an_invalid_plan_is_re_asked_with_its_problems(config, store):
     h = planner(config, store, [BAD_PLAN, PLAN])
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     [out] = await h.publish(WritePlan, [analysis])
-    assert out.payload == Plan.model_validate(PLAN)
+    assert out.payload == DERIVED
     first, second = h.prompts("WritePlan")
     assert "teleport" not in first
     assert "Fix these problems:\n- step s1:" in second and "teleport" in second
+    [(kind, data)] = h.events
+    assert kind is EventKind.PROGRESS and data["what"] == "plan_rejected"
+    [problem] = data["problems"]
+    assert problem.startswith("step s1: Unknown graph 'teleport'. Known graphs: answer_question")
+
+
+async def test_a_reference_to_a_later_step_is_rejected_and_re_asked(config, store):
+    later = {"steps": [
+        {"id": "s1", "graph": "word_count", "inputs": {"text": "{{ s2.result }}"}},
+        {"id": "s2", "graph": "calculate", "inputs": {"a": 1, "b": 2}}]}
+    h = planner(config, store, [later, PLAN])
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    await WritePlan(h.ctx).run([analysis])
+    second = h.prompts("WritePlan")[1]
+    assert "- step s1 uses s2.result, but s2 is not an earlier step" in second
+    assert [d["what"] for _, d in h.events] == ["plan_rejected"]
 
 
 async def test_a_plan_still_invalid_after_max_plan_fixes_fails_the_action(config, store):
@@ -88,6 +183,7 @@ async def test_a_plan_still_invalid_after_max_plan_fixes_fails_the_action(config
                                            r"teleport"):
         await WritePlan(h.ctx).run([analysis])
     assert len(h.provider.calls_for("WritePlan")) == 2  # the third answer was never asked
+    assert [d["what"] for _, d in h.events] == ["plan_rejected", "plan_rejected"]
 
 
 async def test_no_analysis_anywhere_fails_without_asking(config, store):
@@ -98,8 +194,8 @@ async def test_no_analysis_anywhere_fails_without_asking(config, store):
     assert h.provider.calls == []
 
 
-def test_it_is_triggered_by_an_analysis_or_a_review():
-    assert WritePlan.trigger_names() == {"AnalyzeRequest", "ReviewResults"}
+def test_it_is_triggered_by_an_analysis_a_review_or_failed_results():
+    assert WritePlan.trigger_names() == {"AnalyzeRequest", "ReviewResults", "RunGraphs"}
     assert WritePlan.payload is Plan
 
 
@@ -107,3 +203,55 @@ def test_describe_plan_of_no_steps_gives_the_notes():
     assert describe_plan(Plan(notes="Nothing in the catalogue helps.")) == (
         "No steps. Nothing in the catalogue helps.")
     assert describe_plan(Plan()) == "No steps."
+
+
+def failed_results() -> dict:
+    return {"steps": [{"step_id": "s1", "graph": "wikipedia_lookup", "status": "FAILED",
+                       "error": "GetWikipediaSummaryBlock: cannot resolve host"}]}
+
+
+async def test_results_without_failures_bring_no_re_plan(config, store):
+    h = planner(config, store, PLAN)
+    h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    ok = {"steps": [{"step_id": "s1", "graph": "calculate", "status": "COMPLETED",
+                     "outputs": {"result": [42.0]}}]}
+    results = h.remember("s1 ok", "RunGraphs", ok, sent_from="Executor", send_to=["Planner"])
+    assert await WritePlan(h.ctx).run([results]) is None
+    assert h.provider.calls == []
+
+
+async def test_failed_steps_are_re_planned_with_the_failure_in_view(config, store):
+    h = planner(config, store, PLAN)
+    h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    results = h.remember("s1 failed", "RunGraphs", failed_results(), sent_from="Executor",
+                         send_to=["Planner"])
+    out = await WritePlan(h.ctx).run([results])
+    assert out is not None and [s.graph for s in out.payload.steps] == ["calculate", "word_count"]
+    prompt = h.prompts("WritePlan")[-1]
+    assert "step s1 (wikipedia_lookup) failed: GetWikipediaSummaryBlock: cannot resolve host" in (
+        prompt)
+
+
+async def test_a_re_plan_after_failure_that_stays_invalid_becomes_an_empty_plan(config, store):
+    bad = {"steps": [{"id": "s1", "graph": "teleport", "inputs": {}}], "notes": ""}
+    h = planner(config, store, [bad, bad, bad])
+    h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    results = h.remember("s1 failed", "RunGraphs", failed_results(), sent_from="Executor",
+                         send_to=["Planner"])
+    out = await WritePlan(h.ctx).run([results])
+    assert out is not None and out.payload.steps == []
+    assert out.payload.notes.startswith("No other plan could be made after the failure: the "
+                                        "plan was still invalid after 3 attempts")
+
+
+async def test_a_re_plan_after_failure_is_not_offered_the_failed_graph(config, store):
+    h = planner(config, store, PLAN)
+    h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    results = h.remember("s1 failed", "RunGraphs", failed_results(), sent_from="Executor",
+                         send_to=["Planner"])
+    await WritePlan(h.ctx).run([results])
+    call = h.provider.calls_for("WritePlan")[-1]
+    graphs = {b["properties"]["graph"]["const"]
+              for b in call.json_schema["$defs"]["step"]["anyOf"]}
+    assert "wikipedia_lookup" not in graphs and "answer_question" in graphs
+    assert "wikipedia_lookup(" not in call.messages[-1]["content"].split("failed:")[0]

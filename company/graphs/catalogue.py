@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,11 @@ class Catalogue:
 
     def __init__(self, entries: dict[str, CatalogueEntry]):
         self.entries = entries
+
+    def without(self, names: Collection[str]) -> Catalogue:
+        """The same catalogue minus these graphs (a re-plan after they failed offers the
+        others only)."""
+        return Catalogue({n: e for n, e in self.entries.items() if n not in names})
 
     @classmethod
     def load(

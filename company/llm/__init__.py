@@ -6,23 +6,28 @@ from company.llm.base import (
     ChatResult,
     LLMError,
     LLMInvalidOutput,
+    LLMOutputTruncated,
     LLMServerError,
     LLMTimeout,
     LLMUnavailable,
     ReplayMiss,
 )
-from company.llm.client import LLM, RoleLLM
+from company.llm.bounds import CallBounds
+from company.llm.client import LLM, Reask, RoleLLM
 
 __all__ = [
     "LLM",
     "BudgetExceeded",
+    "CallBounds",
     "ChatRequest",
     "ChatResult",
     "LLMError",
     "LLMInvalidOutput",
+    "LLMOutputTruncated",
     "LLMServerError",
     "LLMTimeout",
     "LLMUnavailable",
+    "Reask",
     "ReplayMiss",
     "RoleLLM",
 ]

@@ -15,6 +15,8 @@ class ChatRequest(BaseModel):
     messages: list[dict[str, str]]
     json_schema: dict[str, Any] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    max_tokens: int | None = Field(default=None, ge=1, description="the answer's token bound "
+                                   "(Ollama num_predict, OpenAI max_tokens); None: the server's")
     role: str = ""  # who asks: the role and the action (not part of the cache key)
     action: str = ""
 
@@ -33,7 +35,9 @@ PullProgress = Callable[[str, int | None, int | None], None]
 
 
 class Provider(Protocol):
-    """A chat model server."""
+    """A chat model server. Optional extras the LLM facade uses when present: ``prepare()``
+    (awaited before each call, outside its deadline: e.g. loading a model) and
+    ``answer_ceiling`` (the longest answer the provider allows, named in cut-off errors)."""
 
     name: str
     host: str
@@ -72,7 +76,7 @@ class LLMInvalidOutput(LLMError):
 
 
 class LLMOutputTruncated(LLMInvalidOutput):
-    """A structured answer was cut off at the token or context limit."""
+    """An answer was cut off at its token bound (or the context limit), even when re-asked."""
 
 
 class ModelMissing(LLMError):

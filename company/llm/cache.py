@@ -21,19 +21,23 @@ class CacheMode(StrEnum):
 
 
 def request_key(provider: str, request: ChatRequest, scope: str = "") -> str:
-    """A stable hash of provider, model, messages, schema, options and caller scope.
+    """A stable hash of provider, model, messages, schema, options, answer bound and caller scope.
 
     Who asks (``request.role``/``request.action``) is deliberately left out: labelling calls
-    must not invalidate recorded answers."""
+    must not invalidate recorded answers. The answer bound counts only when set, so requests
+    without one keep the keys they had before bounds existed."""
+    fields: dict[str, object] = {
+        "provider": provider,
+        "model": request.model,
+        "messages": request.messages,
+        "schema": request.json_schema,
+        "options": request.options,
+        "scope": scope,
+    }
+    if request.max_tokens is not None:
+        fields["max_tokens"] = request.max_tokens
     blob = json.dumps(
-        {
-            "provider": provider,
-            "model": request.model,
-            "messages": request.messages,
-            "schema": request.json_schema,
-            "options": request.options,
-            "scope": scope,
-        },
+        fields,
         sort_keys=True,
         ensure_ascii=False,
     )

@@ -54,10 +54,12 @@ class EmbeddedSettings(BaseModel):
     ctx_size: int = Field(default=8192, ge=512, description="context tokens, shared by slots")
     parallel: int | None = Field(default=None, ge=1, description="slots; None: 1 per 2 cores, "
                                  "at least 2, at most 4")
-    max_tokens: int = Field(default=1024, ge=16, description="longest answer, in tokens")
+    max_tokens: int = Field(default=1024, ge=16, description="longest answer, in tokens: a "
+                            "ceiling over every call's own bound (llm.max_answer_tokens)")
     start_timeout_s: float = Field(default=300.0, gt=0)
-    request_timeout_s: float = Field(default=900.0, gt=0, description="one answer, queueing "
-                                     "included: a CPU may take minutes for a long answer")
+    request_timeout_s: float = Field(default=900.0, gt=0, description="HTTP limit of one "
+                                     "request to the in-process server, a backstop: the "
+                                     "shorter llm.call_deadline_s (300 s) ends a call first")
 
     def resolved_threads(self) -> int:
         """Threads for generation and prompt processing."""
@@ -262,14 +264,25 @@ class EmbeddedProvider:
         except ModelError as exc:
             raise LLMUnavailable(str(exc)) from exc
 
-    async def chat(self, request: ChatRequest) -> ChatResult:
-        """Answer with the embedded model (the request's model name is only a label)."""
+    @property
+    def answer_ceiling(self) -> int:
+        """The longest answer this provider lets any call have (``llm.embedded.max_tokens``)."""
+        return self.settings.max_tokens
+
+    async def prepare(self) -> None:
+        """Start the server if it is not running, so loading the model is not part of a
+        call's deadline (``start_timeout_s`` bounds it)."""
         if self._client is None or self._server is None or not self._server.running:
             self._client = None
             await self.ensure_model()
-        options = dict(request.options)
-        options.setdefault("max_tokens", self.settings.max_tokens)
-        served = request.model_copy(update={"model": self.model, "options": options})
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        """Answer with the embedded model (the request's model name is only a label), within
+        its answer bound and never past ``llm.embedded.max_tokens``."""
+        await self.prepare()
+        ceiling = self.answer_ceiling
+        bound = min(request.max_tokens or ceiling, ceiling)
+        served = request.model_copy(update={"model": self.model, "max_tokens": bound})
         try:
             return await self._client.chat(served)
         except LLMServerError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import ollama
@@ -48,7 +48,7 @@ class OllamaProvider:
                 model=request.model,
                 messages=request.messages,
                 format=request.json_schema,
-                options=request.options or None,
+                options=ollama_options(request) or None,
                 stream=False,
             )
         except ConnectionError as exc:
@@ -106,6 +106,17 @@ class OllamaProvider:
             ) from exc
         except (ConnectionError, httpx.TransportError) as exc:
             raise self._unreachable() from exc
+
+
+def ollama_options(request: ChatRequest) -> dict[str, Any]:
+    """The request's options with its answer bound as ``num_predict`` (an option's own
+    positive ``num_predict`` stays when it is smaller)."""
+    options = dict(request.options)
+    if request.max_tokens is not None:
+        own = options.get("num_predict")
+        bound = request.max_tokens
+        options["num_predict"] = min(own, bound) if isinstance(own, int) and own > 0 else bound
+    return options
 
 
 def from_config(config: AppConfig) -> OllamaProvider:

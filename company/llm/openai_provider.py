@@ -37,6 +37,10 @@ class OpenAICompatProvider:
         check_model_request(self.name, self.host)
         body: dict[str, Any] = {"model": request.model, "messages": request.messages}
         body.update({k: v for k, v in request.options.items() if k in _OPTION_KEYS})
+        if request.max_tokens is not None:
+            own = body.get("max_tokens")
+            body["max_tokens"] = (min(own, request.max_tokens)
+                                  if isinstance(own, int) and own > 0 else request.max_tokens)
         if request.json_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",

@@ -27,13 +27,17 @@ def count_tokens(text: str) -> int:
 
 
 class ScriptedProvider:
-    """Answers each request from the script of its action (else of its role) and records it."""
+    """Answers each request from the script of its action (else of its role) and records it
+    (its answer bound included: ``calls[i].max_tokens``)."""
 
     name = "scripted"
     host = "scripted://"
 
-    def __init__(self, answers: Mapping[str, Script]) -> None:
+    def __init__(self, answers: Mapping[str, Script], *, cut_at_max_tokens: bool = False) -> None:
+        """``cut_at_max_tokens``: an answer longer than the request's bound (in words) is cut
+        there with ``finish_reason="length"``, as a real server would."""
         self.answers: dict[str, Script] = dict(answers)
+        self.cut_at_max_tokens = cut_at_max_tokens
         self.calls: list[ChatRequest] = []
         self._used: Counter[str] = Counter()
 
@@ -81,9 +85,12 @@ class ScriptedProvider:
             raise LLMError(f"a scripted answer must be text, a model, a dict or a list, not "
                            f"{type(answer).__name__}")
         prompt = "\n".join(str(m.get("content", "")) for m in request.messages)
+        finish, bound = "stop", request.max_tokens
+        if self.cut_at_max_tokens and bound is not None and count_tokens(content) > bound:
+            content, finish = " ".join(content.split()[:bound]), "length"
         return ChatResult(content=content, prompt_tokens=count_tokens(prompt),
                           completion_tokens=count_tokens(content), model=request.model,
-                          finish_reason="stop")
+                          finish_reason=finish)
 
     def calls_for(self, name: str) -> list[ChatRequest]:
         """The recorded requests asked by this action or this role, in order."""

@@ -11,9 +11,15 @@ from company.status import StepStatus, TaskStatus
 
 
 def completed(step: StepResult) -> bool:
-    """True when a graph execution finished successfully: COMPLETED and no node failed (AutoGPT
-    marks a graph COMPLETED even when some of its nodes failed)."""
-    return step.status is StepStatus.COMPLETED and not step.error
+    """True when a graph execution finished cleanly: COMPLETED and no node failed.
+
+    RunGraphs now marks a step FAILED when a node failed and the graph gave no output, but a
+    step that gave some output while a node failed stays COMPLETED (partial): for the
+    evaluation that is still not a clean success, as before (so old and new runs score alike:
+    an old COMPLETED-with-error step with no output now reads FAILED, and fails either way).
+    A failed node is known by the step's error or its recorded node statuses."""
+    return (step.status is StepStatus.COMPLETED and not step.error
+            and not any(n.status == StepStatus.FAILED for n in step.nodes))
 
 
 def ran(step: StepResult) -> bool:

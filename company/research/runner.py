@@ -121,7 +121,8 @@ class Sweep:
         wall = time.perf_counter() - started
         messages = self.store.messages(spec.run_id)
         write_messages(self.out / RUNS_DIR / spec.run_id / "messages.jsonl", messages)
-        row = build_row(spec, outcome, messages, request.expect, wall_s=wall, resumed=resumed)
+        row = build_row(spec, outcome, messages, request.expect, wall_s=wall, resumed=resumed,
+                        events=self.store.events(spec.run_id))
         if outcome.error and REPLAY_MARK in outcome.error:
             self.replay_misses.append(spec.run_id)
         if self.plan.judge is not None:
@@ -147,6 +148,7 @@ class Sweep:
             cache_mode=CacheMode.REPLAY if self.mode is CacheMode.REPLAY else CacheMode.AUTO,
             cache_namespace=f"{spec.namespace}:judge:{judge.label}",
             max_retries=judge.config.llm.max_retries, options=judge.config.llm.options,
+            bounds=judge.config.llm.bounds(),
         )
         try:
             verdict = await judge_report(llm, self.requests[spec.request_id], report,

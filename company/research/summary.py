@@ -11,6 +11,8 @@ from company.research.chart import write_chart
 from company.research.metrics import RunRow
 from company.research.plan import SweepPlan
 
+EVENT_METRICS = ("plans_rejected", "reasks", "replans_after_failure", "reports_reasked")
+"""Counts from the runs' events, aggregated here (after the older columns of summary.csv)."""
 SUMMARY_MD = "summary.md"
 SUMMARY_CSV = "summary.csv"
 CHART_PNG = "summary.png"
@@ -32,18 +34,30 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def comparison_table(groups: Sequence[Aggregate]) -> list[str]:
+def event_spreads(group: Aggregate, rows: Sequence[RunRow]) -> dict[str, Spread]:
+    """The spreads of the event counts over a group's runs (empty without rows)."""
+    mine = [r for r in rows if r.sop == group.sop and r.model == group.model]
+    if not mine:
+        return {}
+    return {m: Spread.of([float(getattr(r, m)) for r in mine]) for m in EVENT_METRICS}
+
+
+def comparison_table(groups: Sequence[Aggregate], rows: Sequence[RunRow] = ()) -> list[str]:
     """One row per SOP and model: success, then mean ± stdev of the costs."""
-    lines = ["| best | SOP | model | runs | success | tokens | cost (USD) | LLM calls | rounds |"
-             " messages | wall s | graph runs | graph failures | judge |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| best | SOP | model | runs | success | tokens | cost (USD) | LLM calls |"
+             " plans rejected | re-asks | rounds | messages | wall s | graph runs |"
+             " graph failures | judge |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for g in groups:
         m = g.metrics
+        e = event_spreads(g, rows)
         judge = _spread(g.judge_score) if g.judge_score else "-"
+        rejected, reasks = (_spread(e[k]) if e else "-" for k in ("plans_rejected", "reasks"))
         lines.append(
             f"| {'★' if g.best else ''} | {g.sop} | {g.model} | {g.runs} |"
             f" {g.success_rate:.0%} ({g.successes}/{g.runs}) | {_spread(m['tokens'])} |"
-            f" {_spread(m['cost'], 6)} | {_spread(m['llm_calls'])} | {_spread(m['rounds'])} |"
+            f" {_spread(m['cost'], 6)} | {_spread(m['llm_calls'])} | {rejected} | {reasks} |"
+            f" {_spread(m['rounds'])} |"
             f" {_spread(m['messages'])} | {_spread(m['wall_s'], 2)} |"
             f" {_spread(m['graph_runs'])} | {_spread(m['graph_failures'])} | {judge} |"
         )
@@ -52,14 +66,16 @@ def comparison_table(groups: Sequence[Aggregate]) -> list[str]:
 
 def runs_table(rows: Sequence[RunRow]) -> list[str]:
     """One row per run of one SOP."""
-    lines = ["| request | model | repeat | status | success | tokens | LLM calls | rounds |"
-             " wall s | graphs (failed) | judge | failed expectations |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| request | model | repeat | status | success | tokens | LLM calls |"
+             " plans rejected | re-asks | failure re-plans | rounds | wall s | graphs (failed) |"
+             " judge | failed expectations |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         judge = "-" if r.judge_score is None else str(r.judge_score)
         lines.append(
             f"| {r.request_id} | {r.model} | {r.repeat} | {r.status} |"
-            f" {'yes' if r.success else 'no'} | {r.tokens} | {r.llm_calls} | {r.rounds} |"
+            f" {'yes' if r.success else 'no'} | {r.tokens} | {r.llm_calls} |"
+            f" {r.plans_rejected} | {r.reasks} | {r.replans_after_failure} | {r.rounds} |"
             f" {r.wall_s:.1f} | {r.graph_runs} ({r.graph_failures}) | {judge} |"
             f" {_cell('; '.join(r.failed))} |"
         )
@@ -85,7 +101,7 @@ def render_markdown(plan: SweepPlan, rows: Sequence[RunRow], groups: Sequence[Ag
                   f" ${best.metrics['cost'].mean:.6f} per run. Ranked by success rate; ties"
                   " go to lower mean cost, then tokens, LLM calls and rounds.", ""]
     lines += ["## Comparison", "", "Mean ± sample standard deviation over runs.", "",
-              *comparison_table(groups), "", f"![success against tokens]({CHART_PNG})", ""]
+              *comparison_table(groups, rows), "", f"![success against tokens]({CHART_PNG})", ""]
     for name, sop in plan.sops.items():
         mine = [r for r in rows if r.sop == name]
         lines += [f"## SOP {name}", "", f"`{sop.source}` · digest {sop.digest} ·"
@@ -93,10 +109,11 @@ def render_markdown(plan: SweepPlan, rows: Sequence[RunRow], groups: Sequence[Ag
     return "\n".join(lines)
 
 
-def write_csv(path: Path, groups: Sequence[Aggregate]) -> None:
-    """One row per SOP and model with every aggregate as mean/stdev/min/max columns."""
+def write_csv(path: Path, groups: Sequence[Aggregate], rows: Sequence[RunRow] = ()) -> None:
+    """One row per SOP and model with every aggregate as mean/stdev/min/max columns (the event
+    counts last, empty without ``rows``)."""
     header = ["sop", "sop_digest", "model", "runs", "successes", "success_rate", "best"]
-    for metric in (*METRICS, "judge_score"):
+    for metric in (*METRICS, "judge_score", *EVENT_METRICS):
         header += [f"{metric}_{stat}" for stat in ("mean", "stdev", "min", "max")]
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -104,7 +121,9 @@ def write_csv(path: Path, groups: Sequence[Aggregate]) -> None:
         for g in groups:
             row: list[object] = [g.sop, g.sop_digest, g.model, g.runs, g.successes,
                                  round(g.success_rate, 6), int(g.best)]
-            for spread in (*(g.metrics[m] for m in METRICS), g.judge_score):
+            events = event_spreads(g, rows)
+            for spread in (*(g.metrics[m] for m in METRICS), g.judge_score,
+                           *(events.get(m) for m in EVENT_METRICS)):
                 row += ([round(v, 8) for v in (spread.mean, spread.stdev, spread.min, spread.max)]
                         if spread else ["", "", "", ""])
             writer.writerow(row)
@@ -114,6 +133,6 @@ def write_summary(out: Path, plan: SweepPlan, rows: Sequence[RunRow]) -> list[Ag
     """Write summary.md, summary.csv and summary.png; return the aggregates."""
     groups = aggregate(rows)
     (out / SUMMARY_MD).write_text(render_markdown(plan, rows, groups) + "\n", encoding="utf-8")
-    write_csv(out / SUMMARY_CSV, groups)
+    write_csv(out / SUMMARY_CSV, groups, rows)
     write_chart(out / CHART_PNG, groups)
     return groups

@@ -96,7 +96,10 @@ class FakeOllama:
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up waiting (a deadline or an HTTP limit)
 
             def do_GET(self) -> None:  # noqa: N802
                 if self.path == "/api/version":

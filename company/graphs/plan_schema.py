@@ -1,0 +1,131 @@
+"""The JSON schema of a plan, built from the graph catalogue: what a model may answer when it is
+asked for a plan (Ollama's ``format``, llama.cpp's ``response_format``).
+
+Each step is a union over the catalogue's graphs: ``graph`` a constant per branch, ``inputs``
+exactly that graph's inputs with their types, required flags and enums. A number, boolean or
+enum input may instead refer to an earlier step's output (``{{ s1.result }}``) only through an
+explicit pattern; a text input may embed references anywhere. Dependencies are not asked for:
+they follow from the references (``actions.planning.derive_dependencies``).
+
+The schema keeps to what llama.cpp's JSON-schema converters (the GBNF one Ollama uses and
+llguidance) accept: ``anyOf``, ``const``, ``enum``, ``pattern``, ``required``,
+``additionalProperties: false``, ``maxItems`` and ``maxLength``, ``prefixItems`` tuples and local
+``$ref``s to ``$defs``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from company.graphs.interface import InputSpec
+
+MAX_STEPS = 6
+"""The most steps a plan may have."""
+MAX_INPUT_CHARS = 1500
+"""The longest text input a step may carry (a quoted text is copied into it)."""
+MAX_PURPOSE_CHARS = 120
+MAX_NOTES_CHARS = 300
+STEP_ID_PATTERN = r"^s[1-9][0-9]?$"
+"""Step ids: s1, s2, … (never s0)."""
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _reference(output_names: list[str]) -> str:
+    names = sorted(set(output_names))
+    if names and all(_NAME.match(n) for n in names):
+        output = "(" + "|".join(names) + ")"
+    else:
+        output = "[A-Za-z_][A-Za-z0-9_]*"
+    return r"\{\{ ?s[1-9][0-9]?\." + output + r" ?\}\}"
+
+
+def reference_pattern(output_names: list[str]) -> str:
+    """The pattern of a whole-value reference to a step's output: ``{{ s1.result }}`` (the
+    output one of ``output_names`` when they are plain names)."""
+    return f"^{_reference(output_names)}$"
+
+
+NO_REFERENCE_TEXT = r"^[^{]*$"
+"""A text input of the first step: it cannot refer to an earlier step (there is none), so it
+holds no ``{``. Kept this simple on purpose: llguidance rejected the model's output (HTTP 500)
+under a pattern that allowed single braces and well-formed references in later steps' text, so
+later steps' text stays free and the plan checks catch a bad reference there."""
+
+
+def input_schema(spec: InputSpec, reference: str | None, text: str | None) -> dict[str, Any]:
+    """The schema of one input's value; ``reference`` is the pattern a non-text value may
+    take instead (None in the first step), ``text`` the pattern of a text value (if any)."""
+    if spec.options:
+        choice: dict[str, Any] = {"enum": list(spec.options)}
+        return {"anyOf": [choice, {"type": "string", "pattern": reference}]} if reference else (
+            choice)
+    if spec.type in ("number", "integer", "boolean"):
+        plain: dict[str, Any] = {"type": spec.type}
+        return {"anyOf": [plain, {"type": "string", "pattern": reference}]} if reference else (
+            plain)
+    if spec.type == "string":
+        value: dict[str, Any] = {"type": "string", "maxLength": MAX_INPUT_CHARS}
+        return {**value, "pattern": text} if text else value
+    if spec.type == "array":
+        return {"type": "array", "maxItems": 50}
+    if spec.type == "object":
+        return {"type": "object"}
+    return {"anyOf": [{"type": "string", "maxLength": MAX_INPUT_CHARS}, {"type": "number"},
+                      {"type": "boolean"}]}
+
+
+def step_schema(entry: Any, output_names: list[str], *, first: bool = False) -> dict[str, Any]:
+    """One branch of the step union: a step that runs this catalogue entry's graph (the first
+    step is ``s1`` and refers to no other step)."""
+    reference = None if first else reference_pattern(output_names)
+    text = NO_REFERENCE_TEXT if first else None
+    inputs = {spec.name: input_schema(spec, reference, text) for spec in entry.inputs}
+    step_id = {"const": "s1"} if first else {"type": "string", "pattern": STEP_ID_PATTERN}
+    return {
+        "type": "object",
+        "properties": {
+            "id": step_id,
+            "purpose": {"type": "string", "maxLength": MAX_PURPOSE_CHARS},
+            "graph": {"const": entry.name},
+            "inputs": {
+                "type": "object",
+                "properties": inputs,
+                "required": [spec.name for spec in entry.inputs if spec.required],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["id", "purpose", "graph", "inputs"],
+        "additionalProperties": False,
+    }
+
+
+def plan_schema(catalogue: Any) -> dict[str, Any]:
+    """The schema of a plan whose steps can only run the catalogue's graphs with their inputs
+    (``{"steps": [...], "notes": "..."}``; an empty catalogue allows no steps)."""
+    names = catalogue.names()
+    outputs = [o.name for name in names for o in catalogue.get(name).outputs]
+    branches = [step_schema(catalogue.get(name), outputs) for name in names]
+    firsts = [step_schema(catalogue.get(name), outputs, first=True) for name in names]
+    if not branches:
+        steps: dict[str, Any] = {"type": "array", "items": {"type": "object"}, "maxItems": 0}
+        defs: dict[str, Any] = {}
+    else:
+        # one array shape per plan length, as a tuple (prefixItems, no "items"): llama.cpp's
+        # server and Ollama build their grammar with llama.cpp's converter, which ignores
+        # prefixItems when "items" is also given, so position 1 could not differ otherwise
+        first, later = {"$ref": "#/$defs/first_step"}, {"$ref": "#/$defs/step"}
+        steps = {"anyOf": [{"type": "array", "maxItems": 0}] + [
+            {"type": "array", "prefixItems": [first] + [later] * (n - 1), "minItems": n,
+             "maxItems": n} for n in range(1, MAX_STEPS + 1)]}
+        defs = {"first_step": {"anyOf": firsts}, "step": {"anyOf": branches}}
+    return {
+        "type": "object",
+        "properties": {
+            "steps": steps,
+            "notes": {"type": "string", "maxLength": MAX_NOTES_CHARS},
+        },
+        "required": ["steps", "notes"],
+        "additionalProperties": False,
+        **({"$defs": defs} if defs else {}),
+    }

@@ -1,0 +1,117 @@
+"""The report's narrative checks: empty, an echoed prompt, a number in the opening that no
+step produced (decimals, separators, rounding, percentages, signs, number words)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from actions.report_checks import (
+    KnownNumbers,
+    check_narrative,
+    echoes,
+    number_words,
+    numbers_in,
+    opening,
+)
+
+INSTRUCTIONS = (
+    "## Task: SummarizeResults\nThe Boss asked:\n\nStep results:\n- (none)\n\nWrite the Boss a "
+    "short report in Markdown. Start with the answer in one or two sentences, with numbers and "
+    "text copied exactly from the step outputs."
+)
+
+
+def known(*values: object) -> KnownNumbers:
+    numbers = KnownNumbers()
+    numbers.add_values(values)
+    return numbers
+
+
+@pytest.mark.parametrize("answer", [
+    "## Task: SummarizeResults\nThe answer is 42.",
+    "  # task: summarize",
+    "Write the Boss a short report in Markdown. Start with the answer in one or two sentences",
+    "Start with the answer in one or two. Copied exactly from the step outputs. The Boss asked",
+    "**Step results:**\n- s1 calculate 42",  # the prompt's own section label, as a line
+])
+def test_echoes_are_caught(answer):
+    assert echoes(answer, INSTRUCTIONS)
+
+
+@pytest.mark.parametrize("answer", [
+    "6 × 7 = 42. The multiplication ran, nothing failed.",
+    "In one or two sentences: the answer is 42.",  # a short shared phrase is no echo
+    "6 × 7 = 42.",
+    "Step results: 42 came out.",  # a label inside a sentence is no echo
+])
+def test_answers_are_not_echoes(answer):
+    assert not echoes(answer, INSTRUCTIONS)
+
+
+def test_the_request_is_not_part_of_the_instructions():
+    request = "Count the words of 'the report to finance is due on Friday at noon sharp'"
+    answer = "The text 'the report to finance is due on Friday at noon sharp' has 11 words."
+    assert not echoes(answer, INSTRUCTIONS)  # the instructions are rendered without the data
+    assert echoes(answer, INSTRUCTIONS + "\n" + request)
+
+
+def test_numbers_as_written():
+    found = numbers_in("Total: 1,249.50, a 3.5% dip, −7.5 and -15; Q3 v2 10th A-1042 at 9:30.")
+    assert [(n.text, n.value, n.decimals, n.signed, n.percent) for n in found] == [
+        ("1,249.50", Decimal("1249.50"), 2, False, False),
+        ("3.5%", Decimal("3.5"), 1, False, True),
+        ("−7.5", Decimal("-7.5"), 1, True, False),
+        ("-15", Decimal("-15"), 0, True, False),
+        ("1042", Decimal("1042"), 0, False, False),
+        ("9", Decimal("9"), 0, False, False),
+        ("30", Decimal("30"), 0, False, False),
+    ]
+
+
+@pytest.mark.parametrize(("written", "ok"), [
+    ("42", True), ("42.0", True), ("42.00", True), ("43", False), ("-42", False),
+    ("12.13", True), ("12.1", True), ("12", True), ("13", False),  # 12.132 rounded or cut
+    ("1.62", True), ("1.63", True), ("2", False),  # 1.6288946268 cut or rounded
+    ("1,249.5", True), ("1249.50", True), ("15", True), ("-15", True), ("-16", False),
+    ("12.5%", True), ("50%", True), ("75%", False), ("0.5", True),
+])
+def test_a_written_number_matches_a_known_one(written, ok):
+    numbers = known([42.0], {"r": [12.132, 1.6288946268]}, "Total USD 1,249.50", -15, 0.125,
+                    "half: 50 percent is 0.5")
+    [number] = numbers_in(written)
+    assert numbers.knows(number) is ok
+
+
+def test_a_percentage_in_the_request_is_known_as_its_hundredth_too():
+    numbers = KnownNumbers()
+    numbers.add_text("What's 18% of 67.40?")
+    assert numbers.knows(numbers_in("0.18")[0]) and numbers.knows(numbers_in("67.4")[0])
+
+
+def test_number_words_in_a_voice_note():
+    assert 420 in number_words("Subtract four hundred and twenty from one thousand.")
+    assert {6, 7} <= set(number_words("What is six times seven?"))
+    assert 25 in number_words("twenty-five") and 3200 in number_words("three thousand two hundred")
+    assert number_words("seven twenty") == [7, 20, 7, 20]
+    numbers = KnownNumbers()
+    numbers.add_text("Voice note (transcribed): What is six times seven?")
+    assert numbers.unknown(numbers_in("6 × 7 = 42")) == ["42"]
+
+
+def test_the_opening_is_the_first_two_sentences_without_headings_or_tables():
+    text = ("# Report\n\n> ⚠ Unchecked: x 9.\n\n- 6 × 7 = 42. Then more!\nThird 99.\n"
+            "| s1 | 43 |")
+    assert opening(text) == "6 × 7 = 42. Then more!"
+    assert opening("1. The first item is 5.") == "The first item is 5."
+
+
+def test_check_narrative_names_every_unknown_number_once():
+    problem = check_narrative("It is 43, or 44, or 43 again.", INSTRUCTIONS, known(42))
+    assert problem is not None and problem.kind == "number"
+    assert problem.message == "the answer names 43 and 44, which no step produced"
+    assert problem.status_line == (
+        "> ⚠ Unchecked: the answer names 43 and 44, which no step produced.")
+    assert check_narrative("It is 42.", INSTRUCTIONS, known(42.0)) is None
+    assert check_narrative(" \n", INSTRUCTIONS, known()).kind == "empty"
