@@ -45,9 +45,9 @@ class EventCounts(BaseModel):
     counted_by_fallback: bool = False
 
 
-class RunRow(BaseModel):
+class RunRow(EventCounts):
     """Metrics of one run (one line of ``runs.jsonl``); every field added later has a default,
-    so older lines load. The last fields are its :class:`EventCounts`."""
+    so older lines load. It carries its :class:`EventCounts` (inherited)."""
 
     run_id: str
     sop: str
@@ -72,14 +72,6 @@ class RunRow(BaseModel):
     judge_score: int | None = None
     judge_reason: str | None = None
     resumed: bool = False
-    plans_rejected: int = 0
-    reasks: int = 0
-    reask_reasons: dict[str, int] = Field(default_factory=dict)
-    replans_after_failure: int = 0
-    reports_reasked: int = 0
-    action_calls: dict[str, int] = Field(default_factory=dict)
-    action_prompt_tokens: dict[str, float] = Field(default_factory=dict)
-    counted_by_fallback: bool = False
 
 
 class _Call(BaseModel):
