@@ -14,7 +14,7 @@ from company.config import AppConfig
 from company.environment import Environment
 from company.events import EventBuses
 from company.llm.base import Provider
-from company.message import BOSS, Message
+from company.message import BOSS, Message, cause_name
 from company.payloads import VoiceRequestPayload
 from company.role import Role
 from company.run import TaskOutcome, TaskRun
@@ -150,7 +150,7 @@ def sop_with_roles(base: SOP, roles: Sequence[Role]) -> SOP:
 def _role_entry(role: Role, path_of: Any) -> dict[str, Any]:
     cls = type(role)
     entry: dict[str, Any] = {"name": path_of(cls)}
-    if set(role.watch) != {c if isinstance(c, str) else c.name for c in cls.default_watch}:
+    if set(role.watch) != {cause_name(c) for c in cls.default_watch}:
         entry["watch"] = sorted(role.watch)
     actions = role.action_classes
     if actions != list(cls.default_actions):

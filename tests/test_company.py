@@ -128,13 +128,17 @@ async def test_follow_up_keeps_the_history(config, store):
     assert len(store.messages(first.task_id)) == 8
 
 
+def analyst_sop(mode: str, max_react_loop: int = 3):
+    """An SOP with one Analyst watching the Boss, in this react mode."""
+    return parse_sop("name: r\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
+                     f"    react_mode: {mode}\n    max_react_loop: {max_react_loop}\n")
+
+
 async def test_react_mode_lets_the_llm_choose_and_stop(config, store):
     provider = standard_script(RoleReact=[{"action": "AnalyzeRequest", "reason": "new request"},
                                           {"action": "stop", "reason": "done"}])
-    text = ("name: r\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
-            "    react_mode: react\n    max_react_loop: 3\n")
     company, _ = scripted_company(config, store, provider)
-    outcome = await company.run("x", RunOptions(sop=parse_sop(text)))
+    outcome = await company.run("x", RunOptions(sop=analyst_sop("react", 3)))
     causes = [m.cause_by for m in store.messages(outcome.task_id)]
     assert causes == ["UserRequirement", "AnalyzeRequest"]
     assert len(provider.calls_for("RoleReact")) == 2
@@ -142,20 +146,16 @@ async def test_react_mode_lets_the_llm_choose_and_stop(config, store):
 
 async def test_react_mode_is_bounded_by_max_react_loop(config, store):
     provider = standard_script(RoleReact={"action": "SummarizeResults"})
-    text = ("name: r\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
-            "    react_mode: react\n    max_react_loop: 2\n")
     company, _ = scripted_company(config, store, provider)
-    outcome = await company.run("x", RunOptions(sop=parse_sop(text)))
+    outcome = await company.run("x", RunOptions(sop=analyst_sop("react", 2)))
     causes = [m.cause_by for m in store.messages(outcome.task_id)]
     assert causes == ["UserRequirement", "SummarizeResults", "SummarizeResults"]
 
 
 async def test_plan_and_act_runs_the_chosen_actions_in_order(config, store):
     provider = standard_script(RolePlan={"actions": ["AnalyzeRequest", "SummarizeResults"]})
-    text = ("name: p\nroles:\n  - name: Analyst\n    watch: [UserRequirement]\n"
-            "    react_mode: plan_and_act\n")
     company, _ = scripted_company(config, store, provider)
-    outcome = await company.run("x", RunOptions(sop=parse_sop(text)))
+    outcome = await company.run("x", RunOptions(sop=analyst_sop("plan_and_act")))
     causes = [m.cause_by for m in store.messages(outcome.task_id)]
     assert causes == ["UserRequirement", "AnalyzeRequest", "SummarizeResults"]
 

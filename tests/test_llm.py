@@ -168,22 +168,32 @@ def test_llm_spec_parsing():
         parse_llm_spec("  ")
 
 
-def test_cache_keys_are_pinned_and_ignore_who_asks():
-    """Keys computed before requests carried role/action: recorded caches stay valid."""
-    from company.llm.base import ChatRequest
-    from company.llm.cache import request_key
+PINNED_KEY = "d3aaf61e9d8ef7d2d5f38863d2f4fcd913460b09be6c9d15b07d18c66359785a"
+"""The key of ``pinned_request()``, computed before requests carried role, action or bounds."""
 
-    request = ChatRequest(
+
+def pinned_request():
+    """The request whose cache key was pinned (``PINNED_KEY``, scope "Planner")."""
+    from company.llm.base import ChatRequest
+
+    return ChatRequest(
         model="qwen2.5",
         messages=[{"role": "system", "content": "You are the Planner."},
                   {"role": "user", "content": "## Task: WritePlan\nplan it"}],
         json_schema={"type": "object", "properties": {"steps": {"type": "array"}}},
         options={"temperature": 0},
     )
-    pinned = "d3aaf61e9d8ef7d2d5f38863d2f4fcd913460b09be6c9d15b07d18c66359785a"
-    assert request_key("ollama", request, scope="Planner") == pinned
+
+
+def test_cache_keys_are_pinned_and_ignore_who_asks():
+    """Keys computed before requests carried role/action: recorded caches stay valid."""
+    from company.llm.base import ChatRequest
+    from company.llm.cache import request_key
+
+    request = pinned_request()
+    assert request_key("ollama", request, scope="Planner") == PINNED_KEY
     labelled = request.model_copy(update={"role": "Planner", "action": "WritePlan"})
-    assert request_key("ollama", labelled, scope="Planner") == pinned
+    assert request_key("ollama", labelled, scope="Planner") == PINNED_KEY
     bare = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], action="X")
     assert request_key("ollama", bare) == (
         "9ab847f601b252e8fc956998dbeac33f16036553e7486041d481c39e145f271c")

@@ -332,14 +332,9 @@ async def test_recorded_answers_replay_with_their_bounds(tmp_path: Path) -> None
 
 def test_cache_keys_without_a_bound_are_unchanged() -> None:
     """The keys pinned before bounds existed (tests/test_llm.py) stay; a bound changes them."""
-    request = ChatRequest(
-        model="qwen2.5",
-        messages=[{"role": "system", "content": "You are the Planner."},
-                  {"role": "user", "content": "## Task: WritePlan\nplan it"}],
-        json_schema={"type": "object", "properties": {"steps": {"type": "array"}}},
-        options={"temperature": 0},
-    )
-    pinned = "d3aaf61e9d8ef7d2d5f38863d2f4fcd913460b09be6c9d15b07d18c66359785a"
+    from tests.test_llm import PINNED_KEY, pinned_request
+
+    request, pinned = pinned_request(), PINNED_KEY
     assert request.max_tokens is None
     assert request_key("ollama", request, scope="Planner") == pinned
     bounded = request.model_copy(update={"max_tokens": 600})
