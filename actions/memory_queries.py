@@ -9,6 +9,7 @@ from typing import Any
 from actions.transcribe import Transcribe
 from company.action import Action
 from company.boss import UserRequirement
+from company.graphs.safe_http import is_network_failure
 from company.memory import Memory
 from company.message import EVERYONE, Message
 from company.payloads import GraphResults, Review, StepResult
@@ -83,13 +84,20 @@ def failure_feedback(news: list[Message]) -> list[str]:
     return lines
 
 
-def failed_graphs(news: list[Message]) -> set[str]:
-    """The graphs whose steps FAILED (or timed out) in the RunGraphs results in the news: a
-    re-plan is not offered them again (a small model re-chose a failing graph otherwise)."""
-    return {step.graph for message in news
+def broken_steps(news: list[Message]) -> list[StepResult]:
+    """The steps that FAILED (or timed out) in the RunGraphs results in the news."""
+    return [step for message in news
             if message.cause_by == RUN_GRAPHS and message.payload is not None
             for step in GraphResults.model_validate(message.payload).steps
-            if step.status in BROKEN}
+            if step.status in BROKEN]
+
+
+def network_down(steps: list[StepResult]) -> bool:
+    """Whether a broken step failed because a host could not be resolved or reached (then no
+    graph that fetches from the network is worth offering to a re-plan)."""
+    return any(is_network_failure(step.error) or any(is_network_failure(node.error)
+                                                      for node in step.nodes)
+               for step in steps if step.status in BROKEN)
 
 
 def _short(text: str) -> str:

@@ -10,10 +10,12 @@ from collections.abc import Collection
 from typing import Any
 
 from actions.boss_words import boss_words
+from actions.memory_queries import BROKEN, broken_steps, network_down
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import plan_schema
-from company.payloads import Analysis, Plan, PlanStep
+from company.message import Message
+from company.payloads import Analysis, Plan, PlanStep, StepResult
 
 STEP_REF = re.compile(r"\{\{\s*(\w+)\.(\w+)\s*\}\}")
 """An input that refers to an earlier step's output: ``{{ s1.result }}``."""
@@ -57,6 +59,53 @@ def derive_dependencies(plan: Plan) -> Plan:
         found = [ref for ref, _ in step_references(step.inputs)]
         steps.append(step.model_copy(update={"depends_on": list(dict.fromkeys(found))}))
     return plan.model_copy(update={"steps": steps})
+
+
+def repair_references(plan: Plan, catalogue: Any) -> tuple[Plan, list[str]]:
+    """The plan with each reference to an output its step's graph lacks (``{{ s1.result }}``
+    on a graph whose outputs are ``replaced, parts``) pointed at that graph's first output, and
+    what was changed. The model chose the step; the output name is the code's to get right."""
+    graph_of = {step.id: step.graph for step in plan.steps}
+    changes: list[str] = []
+
+    def fix(match: re.Match[str]) -> str:
+        ref_step, output = match.group(1), match.group(2)
+        graph = graph_of.get(ref_step)
+        if graph not in catalogue:
+            return match.group(0)
+        outputs = [o.name for o in catalogue.get(graph).outputs]
+        if not outputs or output in outputs:
+            return match.group(0)
+        changes.append(f"{ref_step}.{output} -> {ref_step}.{outputs[0]}")
+        return "{{ " + f"{ref_step}.{outputs[0]}" + " }}"
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return STEP_REF.sub(fix, value)
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    steps = [step.model_copy(update={"inputs": walk(step.inputs)}) for step in plan.steps]
+    return plan.model_copy(update={"steps": steps}), list(dict.fromkeys(changes))
+
+
+def replan_exclusions(news: list[Message], catalogue: Any) -> set[str]:
+    """The graphs a re-plan after the failed steps in the news is not offered (a small model
+    re-chose a failing graph otherwise)."""
+    return excluded_after(broken_steps(news), catalogue)
+
+
+def excluded_after(steps: list[StepResult], catalogue: Any) -> set[str]:
+    """The graphs of the broken steps, and every graph that fetches from the network when a
+    step failed because a host could not be resolved or reached."""
+    broken = [step for step in steps if step.status in BROKEN]
+    excluded = {step.graph for step in broken}
+    if network_down(broken):
+        excluded |= catalogue.network_graphs()
+    return excluded
 
 
 def plan_problems(plan: Plan, catalogue: Any) -> list[str]:
@@ -146,6 +195,10 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         )
         messages = [{"role": "user", "content": prompt}]
         plan = derive_dependencies(await llm.ask_model(messages, Plan, schema=schema))
+        plan, repaired = repair_references(plan, catalogue)
+        if repaired:
+            action.ctx.event(EventKind.PROGRESS, what="plan_references_repaired",
+                             changes=repaired)
         found = plan_problems(plan, catalogue)
         if not found:
             return plan

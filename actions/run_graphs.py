@@ -16,7 +16,7 @@ from actions.memory_queries import (
     replans_after_failure,
     step_feedback,
 )
-from actions.planning import STEP_REF, draft_plan
+from actions.planning import STEP_REF, draft_plan, excluded_after
 from actions.write_plan import WritePlan
 from company.action import Action, ActionFailed, ActionOutput, published_by
 from company.events import EventKind
@@ -106,6 +106,7 @@ class RunGraphs(Action):
         """With no Planner: redraft the plan with the failures as feedback and run it, at most
         ``left`` times; every attempt's steps are kept, the failed ones first."""
         steps, feedback = list(results.steps), step_feedback(results.steps)
+        catalogue = self.ctx.services.catalogue()
         latest, replans = results, 0
         while replans < left and _broken(latest):
             replans += 1
@@ -113,7 +114,7 @@ class RunGraphs(Action):
             self._announce(latest, attempt, by=self.ctx.role)
             try:
                 plan = await draft_plan(self, analysis, "\n".join(f"- {f}" for f in feedback),
-                                        exclude={s.graph for s in steps if s.status in BROKEN})
+                                        exclude=excluded_after(steps, catalogue))
             except ActionFailed as exc:  # the failed attempt's results still get reported
                 self.ctx.event(EventKind.PROGRESS, what=REPLAN_FAILED, error=str(exc))
                 break
@@ -158,12 +159,13 @@ class RunGraphs(Action):
             return StepResult(step_id=step.id, graph=step.graph, status=StepStatus.SKIPPED,
                               error=f"skipped: it depends on {', '.join(failed)}, which failed")
         started = time.perf_counter()
+        placement = self._place(step)
         try:
             inputs = resolve_inputs(step.inputs, done)
-            run = await self._run_graph(step, inputs, f"{key}:{step.id}")
+            run = await self._run_graph(step, inputs, f"{key}:{step.id}", placement)
         except (GraphError, ActionFailed) as exc:
             return StepResult(step_id=step.id, graph=step.graph, status=StepStatus.FAILED,
-                              error=str(exc),
+                              error=str(exc), where=placement.where,
                               duration_s=round(time.perf_counter() - started, 4))
         node_errors = [f"{n.block_name or n.node_id}: {n.error}" for n in run.failed_nodes]
         error = run.error or ("; ".join(node_errors) if node_errors else None)
@@ -172,21 +174,30 @@ class RunGraphs(Action):
             outputs=run.outputs, error=error, nodes=node_statuses(run),
             # a remote execution id is a fact worth keeping; a local run's id is random and
             # would make message logs differ between identical runs
-            execution_id=run.execution_id if self._remote() else None,
-            duration_s=round(time.perf_counter() - started, 4),
+            execution_id=run.execution_id if placement.where == "remote" else None,
+            duration_s=round(time.perf_counter() - started, 4), where=placement.where,
         )
 
-    def _remote(self) -> bool:
-        return self.ctx.services.graph_settings().executor == "remote"
+    def _place(self, step: PlanStep) -> Any:
+        """Where the step's graph runs (here, or on the configured AutoGPT server) and why."""
+        from company.graphs.dispatch import place
 
-    async def _run_graph(self, step: PlanStep, inputs: dict[str, Any], step_key: str) -> Any:
+        services = self.ctx.services
+        return place(services.catalogue().get(step.graph).graph, services.block_registry(),
+                     services.graph_settings())
+
+    async def _run_graph(self, step: PlanStep, inputs: dict[str, Any], step_key: str,
+                         placement: Any) -> Any:
+        from company.graphs.dispatch import refusal
         from company.graphs.runner import GraphRunner
 
         entry = self.ctx.services.catalogue().get(step.graph)
         settings = self.ctx.services.graph_settings()
         self.ctx.event(EventKind.GRAPH_NODE, step=step.id, graph=step.graph,
-                       status=StepStatus.RUNNING, where=settings.executor)
-        if settings.executor == "remote":
+                       status=StepStatus.RUNNING, where=placement.where, why=placement.why)
+        if not placement.runs:
+            raise refusal(entry.graph, self.ctx.services.block_registry(), placement)
+        if placement.where == "remote":
             return await self._run_remote(entry.graph, inputs, step_key, settings)
 
         async def node_done(node: Any) -> None:
@@ -194,7 +205,8 @@ class RunGraphs(Action):
                            node=node.node_id, block=node.block_name, status=node.status.value,
                            error=node.error)
 
-        runner = GraphRunner(settings, llm=self.ctx.llm, on_node_done=node_done)
+        runner = GraphRunner(settings, llm=self.ctx.llm, on_node_done=node_done,
+                             services=self.ctx.services.block_services())
         return await runner.run(entry.graph, inputs)
 
     async def _run_remote(self, graph: Any, inputs: dict[str, Any], step_key: str,
@@ -257,7 +269,8 @@ def describe_results(results: GraphResults) -> str:
     lines = []
     for step in results.all_steps:
         again = f" (attempt {step.attempt})" if step.attempt > 1 else ""
-        line = f"{step.step_id}{again} {step.graph}: {step.status}"
+        remote = " on the AutoGPT server" if step.where == "remote" else ""
+        line = f"{step.step_id}{again} {step.graph}{remote}: {step.status}"
         if step.outputs:
             line += f" {step.outputs}"
         if step.error:

@@ -12,13 +12,13 @@ from company.payloads import TranscriptPayload, TranscriptSegment, VoiceRequestP
 
 
 def merge_text(transcript: str, typed: str) -> str:
-    """The request the Analyst reads: what was said, then what was typed."""
-    parts = []
-    if transcript.strip():
-        parts.append(f"Voice note (transcribed): {transcript.strip()}")
-    if typed.strip():
-        parts.append(f"Typed text: {typed.strip()}")
-    return "\n\n".join(parts)
+    """The request the Analyst reads: what was said, then what was typed. A voice note alone
+    reads as the request itself (labelled "Voice note (transcribed)", it read to small models
+    as a request to transcribe something)."""
+    said, typed = transcript.strip(), typed.strip()
+    if said and typed:
+        return f"Said aloud: {said}\n\nTyped: {typed}"
+    return said or typed
 
 
 class Transcribe(Action):

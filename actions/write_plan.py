@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from actions.analyze_request import AnalyzeRequest
 from actions.memory_queries import (
-    failed_graphs,
     failure_feedback,
     latest_payload,
     replan_requests,
 )
-from actions.planning import draft_plan
+from actions.planning import draft_plan, replan_exclusions
 from company.action import Action, ActionFailed, ActionOutput
 from company.message import Message
 from company.payloads import Analysis, Plan
@@ -36,7 +35,8 @@ class WritePlan(Action):
         feedback = "\n".join([*(f"- reviewer: {r.feedback}" for r in replan_requests(news)),
                               *(f"- {line}" for line in failures)])
         try:
-            plan = await draft_plan(self, analysis, feedback, exclude=failed_graphs(news))
+            exclude = replan_exclusions(news, self.ctx.services.catalogue())
+            plan = await draft_plan(self, analysis, feedback, exclude=exclude)
         except ActionFailed as exc:
             if not failures:
                 raise

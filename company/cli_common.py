@@ -169,3 +169,8 @@ class LazyRoleLLM:
     async def ask_model(self, messages: list[dict[str, str]], output: Any, **kwargs: Any) -> Any:
         """A validated instance of ``output``."""
         return await self._get().ask_model(messages, output, **kwargs)
+
+    async def ask_tools(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+                        **kwargs: Any) -> Any:
+        """One assistant turn with ``tools`` offered: text and/or tool calls."""
+        return await self._get().ask_tools(messages, tools, **kwargs)

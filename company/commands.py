@@ -38,8 +38,11 @@ def graphs(argv: list[str]) -> int:
         settings = GraphSettings.model_validate(config.graphs)
     except ValueError as exc:
         return fail(str(exc))
+    from company.services import Services
+
     return asyncio.run(graphs_command(rest, llm=LazyRoleLLM(config, "Executor"),
-                                      settings=settings))
+                                      settings=settings,
+                                      services=Services(config).block_services()))
 
 
 def transcribe(argv: list[str]) -> int:

@@ -112,6 +112,7 @@ class StepResult(BaseModel):
     execution_id: str | None = None
     nodes: list[NodeStatus] = Field(default_factory=list)
     attempt: int = Field(default=1, ge=1)
+    where: Literal["local", "remote", "refused"] | None = None  # where the graph ran
 
 
 class GraphResults(BaseModel):

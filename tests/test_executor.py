@@ -3,10 +3,8 @@ step is FAILED in the report, and the request is re-planned once (by the Planner
 Executor itself when the SOP has none)."""
 
 import asyncio
-import threading
 
 import pytest
-import uvicorn
 
 from company.company import Company
 from company.events import EventKind
@@ -15,9 +13,11 @@ from company.payloads import GraphResults, Review
 from company.run_options import RunOptions
 from company.sop import SOP, SOP_DIR, parse_sop
 from tests.conftest import DEAD_HOST
+from tests.fakes.autogpt_server import StandIn
 from tests.runtime_support import last_prompt, scripted_company, standard_script
 
-WIKI_ERROR = "GetWikipediaSummaryBlock: All connection attempts failed"
+WIKI_ERROR = ("GetWikipediaSummaryBlock: cannot reach host '127.0.0.1': All connection attempts "
+              "failed")
 LOOKUP_PLAN = {"steps": [{"id": "s1", "graph": "wikipedia_lookup",
                           "inputs": {"topic": "Alan Turing"}}]}
 ANSWER_PLAN = {"steps": [{"id": "s1", "graph": "answer_question",
@@ -204,26 +204,6 @@ async def test_review_loop_replans_once_then_reports(config, store):
     assert "reviewer: also add 1" in last_prompt(provider, "WritePlan", 1)
     # max_replans: 1 — the second review is not asked, the report is written
     assert len(provider.calls_for("ReviewResults")) == 1
-
-
-class StandIn:
-    """The AutoGPT stand-in app served by uvicorn on loopback (the client uses real HTTP)."""
-
-    def __init__(self, app):
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
-                                                    log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        while not self.server.started:
-            threading.Event().wait(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(5)
 
 
 async def test_remote_executor_records_the_execution_and_resumes_without_resubmitting(

@@ -23,13 +23,20 @@ from tests.fakes.graph_llm import ScriptedLLM
 ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE_DIR = ROOT / "config" / "graphs"
 BLOCKS_JSON = ROOT.parent / "shared" / "autogpt" / "blocks_basic.json"
+BLOCK_IDS_JSON = ROOT / "company" / "graphs" / "blocks" / "block_ids.json"
 EXPECTED = {
     "answer_question",
     "calculate",
+    "compare_values",
+    "current_date_time",
+    "extract_text",
+    "read_web_page",
     "summarize_web_page",
     "text_transform",
+    "web_search",
     "wikipedia_lookup",
     "word_count",
+    "youtube_transcript",
 }
 
 
@@ -43,7 +50,8 @@ def test_catalogue_lists_the_shipped_graphs(catalogue: Catalogue) -> None:
 
 
 def test_shipped_graphs_use_real_block_ids_and_all_run_locally(catalogue: Catalogue) -> None:
-    real_ids = {b["id"] for b in json.loads(BLOCKS_JSON.read_text())}
+    real_ids = {b["id"] for b in json.loads(BLOCKS_JSON.read_text())} | set(
+        json.loads(BLOCK_IDS_JSON.read_text())["blocks"])
     for name in catalogue.names():
         raw = json.loads((CATALOGUE_DIR / f"{name}.json").read_text())
         assert {"id", "version", "name", "description", "nodes", "links"} <= set(raw)
@@ -103,7 +111,8 @@ def test_describe_is_compact_prompt_text(catalogue: Catalogue) -> None:
            "'Add') -> result: Applies an arithmetic operation to two numbers a and b." in lines
     assert "- word_count(text: string) -> word_count, character_count: Counts the words and " \
            "characters of a text." in lines
-    assert len(text) < 2000 and len(text.split()) < 200  # about 300 tokens of a prompt
+    # about 30 tokens a graph: the whole catalogue stays a small part of a small model's prompt
+    assert len(text) < 170 * len(lines) and len(text.split()) < 22 * len(lines)
 
 
 def test_missing_directory_is_a_load_error(tmp_path: Path) -> None:
@@ -218,3 +227,28 @@ def test_relative_catalogue_dir_is_taken_from_the_project_root() -> None:
     )
     services = Services(AppConfig(graphs={"catalogue_dir": "config/graphs"}))
     assert set(services.catalogue().names()) == EXPECTED
+
+
+def test_graphs_that_fetch_from_the_network_are_known(catalogue: Catalogue) -> None:
+    network = catalogue.network_graphs()
+    assert {"wikipedia_lookup", "summarize_web_page"} <= network
+    assert not network & {"calculate", "word_count", "text_transform", "answer_question"}
+    assert catalogue.without(["wikipedia_lookup"]).network_graphs() == network - {
+        "wikipedia_lookup"}
+
+
+async def test_compare_values_compares_numbers_as_numbers_and_texts_as_texts(
+        catalogue: Catalogue) -> None:
+    runner = GraphRunner(GraphSettings())
+    compare = catalogue.get("compare_values").graph
+    for a, op, b, expected in [(579, ">", 500, True), ("9", ">", "10", False),
+                               ("apple", "==", "apple", True), (2.5, "<=", 2, False)]:
+        run = await runner.run(compare, {"a": a, "b": b, "operator": op})
+        assert run.outputs == {"result": [expected]}, (a, op, b)
+
+
+async def test_extract_text_finds_every_match_in_order(catalogue: Catalogue) -> None:
+    run = await GraphRunner(GraphSettings()).run(
+        catalogue.get("extract_text").graph,
+        {"text": "Call 555-1234 or 555-9876.", "pattern": "[0-9]{3}-[0-9]{4}"})
+    assert run.outputs == {"matches": [["555-1234", "555-9876"]]}

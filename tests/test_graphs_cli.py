@@ -57,11 +57,11 @@ async def test_show_by_name_and_by_file(capsys: pytest.CaptureFixture[str]) -> N
     assert await graphs_command(["show", "calculate"], llm=None, settings=SETTINGS) == 0
     out = capsys.readouterr().out
     assert "Calculate" in out and "Add|Subtract|Multiply|Divide|Power" in out
-    assert "Runs locally: yes" in out
+    assert "Runs: locally (every block runs here)" in out
     discord = str(GRAPHS / "discord_bot_chat_to_llm__template_v5.json")
     assert await graphs_command(["show", discord], llm=None, settings=SETTINGS) == 0
     out = capsys.readouterr().out
-    assert "Runs locally: no" in out and "ReadDiscordMessagesBlock" in out
+    assert "Runs: nowhere" in out and "ReadDiscordMessagesBlock" in out
 
 
 async def test_run_json_output(capsys: pytest.CaptureFixture[str]) -> None:

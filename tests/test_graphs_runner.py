@@ -124,10 +124,12 @@ async def test_email_finder_export_runs_when_its_search_block_is_provided() -> N
     assert "Extract the Contact Email of Acme." in prompt
 
 
-async def test_email_finder_export_is_refused_for_its_search_block() -> None:
+def test_email_finder_export_runs_here_now_that_web_search_does() -> None:
+    from company.graphs.dispatch import place
+
     graph = load_graph(GRAPHS / "email_address_finder__agent_fc2c9976.json")
-    with pytest.raises(UnsupportedBlocksError, match="SearchTheWebBlock"):
-        await run_graph(graph, {})
+    GraphRunner().check(graph, {})  # SearchTheWebBlock no longer refuses it
+    assert place(graph, default_registry(), GraphSettings()).where == "local"
 
 
 async def test_discord_template_is_refused_with_its_unsupported_blocks() -> None:

@@ -85,3 +85,22 @@ async def test_cookies_set_by_one_site_are_never_sent_to_another() -> None:
         await client.request("GET", "http://a.example/page")
         await client.request("GET", "http://b.example/page")
     assert "Cookie" not in recorder.seen[-1][1]
+
+
+async def test_an_unreachable_host_is_a_network_failure() -> None:
+    from company.graphs.safe_http import NetworkUnreachableError, is_network_failure
+
+    async with SafeHttpClient(allow_private_network=True, timeout_s=5) as client:
+        with pytest.raises(NetworkUnreachableError) as err:
+            await client.request("GET", f"http://127.0.0.1:{_free_port()}/")
+    assert is_network_failure(f"SomeBlock: {err.value}")
+    assert not is_network_failure("TextSplitBlock: delimiter must not be empty")
+    assert not is_network_failure(None)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -14,7 +14,14 @@ from pydantic import BaseModel, ValidationError
 
 from company.config import LLMSettings, load_config
 from company.events import EventBus, EventKind
-from company.llm import LLM, BudgetExceeded, CallBounds, LLMOutputTruncated, LLMTimeout
+from company.llm import (
+    LLM,
+    BudgetExceeded,
+    CallBounds,
+    LLMInvalidOutput,
+    LLMOutputTruncated,
+    LLMTimeout,
+)
 from company.llm.base import ChatRequest, ChatResult
 from company.llm.bounds import DEFAULT_ANSWER_TOKENS
 from company.llm.cache import CacheMode, request_key
@@ -386,3 +393,39 @@ async def test_the_scripted_provider_cuts_at_the_bound_when_asked() -> None:
         "one two three", 3, "length")
     whole = await provider.chat(ChatRequest(model="m", messages=user("x"), action="A"))
     assert (whole.content, whole.finish_reason) == ("one two three four five", "stop")
+
+
+# -- an answer the server discarded ----------------------------------------------------------
+
+PEG = "The model produced output that does not match the expected peg-native format"
+
+
+async def test_an_answer_the_server_rejected_is_drawn_again_with_some_randomness(
+        fake_ollama: FakeOllama) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        if rule.used == 1:
+            rule.status = 200  # the next draw passes
+            return PEG
+        return json.dumps({"verdict": "accept"})
+
+    rule = fake_ollama.on("plan", reply, status=500)
+    bus = EventBus("t")
+    llm = LLM(OpenAICompatProvider(f"{fake_ollama.host}/v1"), model="qwen2.5",
+              cost=CostManager(), options={"temperature": 0}, emit=bus.emit)
+    verdict = await llm.ask_model(user("plan"), Verdict, role="Planner", action="WritePlan")
+    assert verdict.verdict == "accept"
+    first, again = fake_ollama.requests
+    assert first["temperature"] == 0 and again["temperature"] > 0 and "seed" in again
+    assert first["messages"] == again["messages"]  # nothing to show the model: asked the same
+    assert [(c["reask"], c["cut_off"]) for c in calls(bus)] == [(None, "rejected"),
+                                                                ("rejected", None)]
+
+
+async def test_an_answer_rejected_every_time_fails_naming_the_server_error(
+        fake_ollama: FakeOllama) -> None:
+    fake_ollama.on("plan", PEG, status=500)
+    llm = LLM(OpenAICompatProvider(f"{fake_ollama.host}/v1"), model="qwen2.5",
+              cost=CostManager(), max_retries=1)
+    with pytest.raises(LLMInvalidOutput, match="peg-native format"):
+        await llm.ask_model(user("plan"), Verdict, role="Planner", action="WritePlan")
+    assert fake_ollama.chat_calls == 2

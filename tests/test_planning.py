@@ -1,7 +1,12 @@
 """plan_problems and derive_dependencies: what a schema cannot say about a plan (order,
 references to outputs and to later steps), and dependencies taken from the references."""
 
-from actions.planning import derive_dependencies, plan_problems, step_references
+from actions.planning import (
+    derive_dependencies,
+    plan_problems,
+    repair_references,
+    step_references,
+)
 from company.config import CONFIG_DIR
 from company.graphs.catalogue import Catalogue
 from company.payloads import Plan
@@ -79,3 +84,20 @@ def test_an_old_stored_plan_with_depends_on_still_loads():
     assert Plan.model_validate(stored).steps[0].purpose == "count"
     assert Plan.model_validate({"steps": [{"id": "s1", "graph": "word_count"}]}).steps[0] \
         .depends_on == []
+
+
+def test_a_reference_to_an_output_the_graph_lacks_is_pointed_at_its_first_output():
+    plan = derived(
+        {"id": "s1", "graph": "text_transform", "inputs": {"text": "a,b", "old": "x"}},
+        {"id": "s2", "graph": "word_count", "inputs": {"text": "got {{ s1.result }}"}},
+        {"id": "s3", "graph": "calculate",
+         "inputs": {"a": "{{s2.word_count}}", "b": "{{ s9.result }}", "operation": "Add"}},
+    )
+    assert plan_problems(plan, CATALOGUE)  # as the model wrote it
+    fixed, changes = repair_references(plan, CATALOGUE)
+    assert fixed.steps[1].inputs == {"text": "got {{ s1.replaced }}"}
+    # known outputs and references to steps that do not exist are left as they were
+    assert fixed.steps[2].inputs["a"] == "{{s2.word_count}}"
+    assert fixed.steps[2].inputs["b"] == "{{ s9.result }}"
+    assert changes == ["s1.result -> s1.replaced"]
+    assert [p for p in plan_problems(fixed, CATALOGUE) if "s1" in p] == []

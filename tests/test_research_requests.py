@@ -204,7 +204,7 @@ def test_sweep_sends_speak_as_the_runs_audio_and_synthesizes_once(sweep_inputs, 
         assert boss["payload"]["audio_path"] == str(wav.resolve())
         assert boss["payload"]["text"] == TYPED
         transcript = next(m for m in log if m["cause_by"] == "Transcribe")
-        assert f"Typed text: {TYPED}" in transcript["content"]
+        assert f"Typed: {TYPED}" in transcript["content"]
     typed = [json.loads(line) for line in
              (out / "runs" / "default-typed-qwen2.5-r1" / "messages.jsonl").read_text()
              .splitlines()]

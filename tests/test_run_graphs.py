@@ -184,9 +184,10 @@ class KeyedRunGraphs(RunGraphs):
         super().__init__(ctx)
         self.keys: list[str] = []
 
-    async def _run_graph(self, step: PlanStep, inputs: dict[str, Any], step_key: str) -> Any:
+    async def _run_graph(self, step: PlanStep, inputs: dict[str, Any], step_key: str,
+                         placement: Any) -> Any:
         self.keys.append(step_key)
-        return await super()._run_graph(step, inputs, step_key)
+        return await super()._run_graph(step, inputs, step_key, placement)
 
 
 @pytest.mark.parametrize("in_news", [True, False])
@@ -237,7 +238,8 @@ def dead_wikipedia(config: AppConfig) -> AppConfig:
     return config
 
 
-WIKI_ERROR = "GetWikipediaSummaryBlock: All connection attempts failed"
+WIKI_ERROR = ("GetWikipediaSummaryBlock: cannot reach host '127.0.0.1': All connection attempts "
+              "failed")
 
 
 async def test_a_step_whose_node_failed_and_gave_nothing_is_failed_with_its_nodes(config, store):
@@ -249,7 +251,8 @@ async def test_a_step_whose_node_failed_and_gave_nothing_is_failed_with_its_node
     # AutoGPT's node executions: the input ran, the lookup failed, the output never ran
     assert [(n.block, n.status, n.error) for n in s1.nodes] == [
         ("AgentShortTextInputBlock", "COMPLETED", None),
-        ("GetWikipediaSummaryBlock", "FAILED", "All connection attempts failed")]
+        ("GetWikipediaSummaryBlock", "FAILED",
+             "cannot reach host '127.0.0.1': All connection attempts failed")]
     assert steps["s2"].status is StepStatus.SKIPPED  # SKIPPED stays SKIPPED
     assert steps["s2"].nodes == []
 
@@ -280,7 +283,8 @@ class CannedRunGraphs(RunGraphs):
 
     runs: dict[str, GraphRun] = {}
 
-    async def _run_graph(self, step: PlanStep, inputs: dict[str, Any], step_key: str) -> Any:
+    async def _run_graph(self, step: PlanStep, inputs: dict[str, Any], step_key: str,
+                         placement: Any) -> Any:
         return self.runs[step.graph]
 
 
@@ -360,9 +364,9 @@ def test_failure_feedback_is_one_short_line_per_failed_or_skipped_step():
             remember(memory, "r2", RunGraphs, second, sent_from="Executor")]
     lines = failure_feedback(news)
     assert lines[:2] == [
-        "step s1 (wikipedia_lookup) failed: GetWikipediaSummaryBlock: All connection attempts "
-        "failed; use another graph from the catalogue, or answer with no steps and say why in "
-        "notes",
+        "step s1 (wikipedia_lookup) failed: GetWikipediaSummaryBlock: cannot reach host "
+        "'127.0.0.1': All connection attempts failed; use another graph from the catalogue, "
+        "or answer with no steps and say why in notes",
         "step s2 (word_count) was skipped: it depends on s1, which failed",
     ]
     assert len(lines) == 3
@@ -478,8 +482,11 @@ async def test_without_a_planner_it_replans_itself_once_and_keeps_both_attempts(
                            "graphs": ["wikipedia_lookup"], "attempt": 2, "by": "Executor"}]
     first, again = h.prompts("WritePlan")
     assert "wikipedia_lookup) failed" not in first
-    assert ("- step s1 (wikipedia_lookup) failed: GetWikipediaSummaryBlock: All connection "
-            "attempts failed; use another graph from the catalogue" in again)
+    # the host could not be reached: no graph that fetches from the network is offered again
+    assert "- summarize_web_page(" in first and "- summarize_web_page(" not in again
+    assert ("- step s1 (wikipedia_lookup) failed: GetWikipediaSummaryBlock: cannot reach host "
+            "'127.0.0.1': All connection attempts failed; use another graph from the catalogue"
+            in again)
     # the re-plan is counted in memory: the request has no re-plan left
     publish_results(h, out)
     assert replans_after_failure(h.memory) == 1

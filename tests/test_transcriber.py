@@ -38,10 +38,10 @@ async def test_voice_request_becomes_transcript_analysis_plan_and_report(
     transcript = TranscriptPayload.model_validate(messages[1].payload)
     assert transcript.duration_s == pytest.approx(4.0, abs=0.1)
     assert transcript.typed_text == "Please also count words."
-    assert "Typed text: Please also count words." in messages[1].content
+    assert "Typed: Please also count words." in messages[1].content
     direct = await company.services.speech().transcribe(voice.audio_path)
     assert transcript.transcript == direct.text
-    assert "Typed text: Please also count words." in last_prompt(provider, "AnalyzeRequest")
+    assert "Typed: Please also count words." in last_prompt(provider, "AnalyzeRequest")
     saved = json.loads((voice_config.workspace / outcome.task_id / "transcript.json").read_text())
     assert saved["duration_s"] == transcript.duration_s and saved["model"]
 
@@ -65,4 +65,14 @@ async def test_bad_audio_with_typed_text_still_reaches_the_analyst(voice_config,
     assert outcome.status == "done", outcome.error
     transcript = TranscriptPayload.model_validate(store.messages(outcome.task_id)[1].payload)
     assert transcript.error and transcript.typed_text == "Multiply 6 by 7."
-    assert "Typed text: Multiply 6 by 7." in last_prompt(provider, "AnalyzeRequest")
+    assert "Request:\nMultiply 6 by 7.\n\n(The voice note was not usable" in last_prompt(
+        provider, "AnalyzeRequest")
+
+
+def test_a_voice_note_alone_reads_as_the_request_itself():
+    from actions.transcribe import merge_text
+
+    assert merge_text(" Divide 100 by 8. ", "") == "Divide 100 by 8."
+    assert merge_text("Multiply the two numbers I typed.", "3.75 and -8") == (
+        "Said aloud: Multiply the two numbers I typed.\n\nTyped: 3.75 and -8")
+    assert merge_text("", "Count these words") == "Count these words"

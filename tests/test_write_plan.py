@@ -5,6 +5,7 @@ schema: tests/test_graphs_plan_schema.py)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,7 @@ async def test_the_prompt_shows_one_real_example_and_no_placeholders(config, sto
     [prompt] = h.prompts("WritePlan")
     assert prompt.count("Example. Request: ") == 1
     assert '"graph": "calculate", "inputs": {"a": "{{ s1.result }}"' in prompt
-    assert "<" not in prompt.replace("<=", "")  # no "<earlier step id>" to copy
+    assert not re.search(r"<[A-Za-z][^<>]*>", prompt)  # no "<earlier step id>" to copy
 
 
 async def test_dependencies_are_derived_from_references(config, store):
@@ -205,9 +206,10 @@ def test_describe_plan_of_no_steps_gives_the_notes():
     assert describe_plan(Plan()) == "No steps."
 
 
-def failed_results() -> dict:
-    return {"steps": [{"step_id": "s1", "graph": "wikipedia_lookup", "status": "FAILED",
-                       "error": "GetWikipediaSummaryBlock: cannot resolve host"}]}
+def failed_results(graph: str = "wikipedia_lookup",
+                   error: str = "GetWikipediaSummaryBlock: cannot resolve host "
+                                "'en.wikipedia.org': Name or service not known") -> dict:
+    return {"steps": [{"step_id": "s1", "graph": graph, "status": "FAILED", "error": error}]}
 
 
 async def test_results_without_failures_bring_no_re_plan(config, store):
@@ -255,3 +257,31 @@ async def test_a_re_plan_after_failure_is_not_offered_the_failed_graph(config, s
               for b in call.json_schema["$defs"]["step"]["anyOf"]}
     assert "wikipedia_lookup" not in graphs and "answer_question" in graphs
     assert "wikipedia_lookup(" not in call.messages[-1]["content"].split("failed:")[0]
+
+
+def offered_graphs(call) -> set[str]:
+    return {b["properties"]["graph"]["const"] for b in call.json_schema["$defs"]["step"]["anyOf"]}
+
+
+async def test_after_a_host_could_not_be_resolved_no_graph_that_needs_the_network_is_offered(
+        config, store):
+    h = planner(config, store, PLAN)
+    h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    results = h.remember("s1 failed", "RunGraphs", failed_results(), sent_from="Executor",
+                         send_to=["Planner"])
+    await WritePlan(h.ctx).run([results])
+    graphs = offered_graphs(h.provider.calls_for("WritePlan")[-1])
+    assert not graphs & h.ctx.services.catalogue().network_graphs()
+    assert "summarize_web_page" not in graphs and {"answer_question", "calculate"} <= graphs
+
+
+async def test_another_failure_takes_only_its_own_graph_out(config, store):
+    h = planner(config, store, PLAN)
+    h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    failed = failed_results("text_transform", "TextSplitBlock: delimiter must not be empty")
+    results = h.remember("s1 failed", "RunGraphs", failed, sent_from="Executor",
+                         send_to=["Planner"])
+    await WritePlan(h.ctx).run([results])
+    graphs = offered_graphs(h.provider.calls_for("WritePlan")[-1])
+    assert "text_transform" not in graphs
+    assert {"wikipedia_lookup", "summarize_web_page", "word_count"} <= graphs

@@ -29,6 +29,8 @@ class CatalogueEntry(BaseModel):
     graph: Graph
     inputs: list[InputSpec]
     outputs: list[OutputSpec]
+    needs_network: bool = False
+    """Some block of the graph (or of a sub-graph it calls) fetches from the network."""
 
     def input_schema(self) -> dict[str, Any]:
         """The inputs as a JSON schema object."""
@@ -61,6 +63,16 @@ class CatalogueEntry(BaseModel):
             params.append(text)
         outs = ", ".join(o.name for o in self.outputs) or "nothing"
         return f"{self.name}({', '.join(params)}) -> {outs}"
+
+
+def uses_network(graph: Graph, registry: BlockRegistry) -> bool:
+    """Whether a block of the graph or of its sub-graphs fetches from the network."""
+    for g in (graph, *graph.sub_graphs):
+        for node in g.nodes:
+            block = registry.get(node.block_id)
+            if block is not None and block.needs_network:
+                return True
+    return False
 
 
 class Catalogue:
@@ -96,8 +108,13 @@ class Catalogue:
                 graph=graph,
                 inputs=graph_inputs(graph, registry),
                 outputs=graph_outputs(graph, registry),
+                needs_network=uses_network(graph, registry),
             )
         return cls(entries)
+
+    def network_graphs(self) -> set[str]:
+        """The graphs that fetch from the network (none of them works while it is down)."""
+        return {name for name, entry in self.entries.items() if entry.needs_network}
 
     def names(self) -> list[str]:
         """Graph names in alphabetical order."""

@@ -8,8 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from company.graphs.blocks.base import BlockServices
 from company.graphs.config import GraphSettings
-from company.graphs.errors import GraphError, RemoteError, RemoteValidationError
+from company.graphs.errors import (
+    GraphError,
+    RemoteError,
+    RemoteValidationError,
+)
 from company.graphs.llm_port import GraphLLM
 from company.graphs.model import Graph, load_graph
 from company.graphs.results import ExecutionStatus, GraphRun, NodeExecution, json_default
@@ -85,25 +90,32 @@ def _console() -> Any:
 def _cmd_list(settings: GraphSettings, directory: Path | None) -> int:
     from rich.table import Table
 
+    from company.graphs.blocks.registry import default_registry
     from company.graphs.catalogue import Catalogue
+    from company.graphs.dispatch import place
 
     folder = directory or settings.catalogue_path()
     catalogue = Catalogue.load(folder, settings=settings)
     table = Table(title=f"Graphs in {folder}")
-    for column in ("name", "inputs -> outputs", "description"):
+    for column in ("name", "inputs -> outputs", "description", "runs", "why"):
         table.add_column(column)
     for name in catalogue.names():
         entry = catalogue.get(name)
         signature = entry.signature()
-        table.add_row(name, signature[len(name) :], entry.description)
+        placement = place(entry.graph, default_registry(), settings)
+        why = "\n".join(placement.unsupported) or placement.why
+        if placement.where == "refused" and placement.unsupported:
+            why += "\n(set graphs.remote to run it on an AutoGPT server)"
+        table.add_row(name, signature[len(name) :], entry.description, placement.where, why)
     _console().print(table)
     return EXIT_OK
 
 
-def _cmd_show(graph: Graph) -> int:
+def _cmd_show(graph: Graph, settings: GraphSettings) -> int:
     from rich.table import Table
 
     from company.graphs.blocks.registry import default_registry
+    from company.graphs.dispatch import place
     from company.graphs.interface import graph_inputs, graph_outputs
     from company.graphs.validation import check_graph
 
@@ -130,14 +142,19 @@ def _cmd_show(graph: Graph) -> int:
     for column in ("node", "block", "supported"):
         nodes.add_column(column)
     for node in graph.nodes:
-        name = registry.name_of(node.block_id) or f"unknown block {node.block_id}"
-        nodes.add_row(node.id[:8], name, "yes" if node.block_id in registry else "NO")
+        supported = node.block_id in registry
+        name = registry.name_of(node.block_id) if supported else registry.describe(node.block_id)
+        nodes.add_row(node.id[:8], name or node.block_id, "yes" if supported else "NO")
     console.print(nodes)
-    try:
-        check_graph(graph, registry)
-        console.print("Runs locally: yes")
-    except GraphError as err:
-        console.print(f"Runs locally: no ({err})")
+    placement = place(graph, registry, settings)
+    if placement.where == "local":
+        try:
+            check_graph(graph, registry)
+        except GraphError as err:
+            console.print(f"Runs: nowhere ({err})")
+            return EXIT_OK
+    where = {"local": "locally", "remote": "on the AutoGPT server", "refused": "nowhere"}
+    console.print(f"Runs: {where[placement.where]} ({placement.why})")
     return EXIT_OK
 
 
@@ -197,11 +214,20 @@ async def _run_remote(
         return await client.execute(graph_id, version, inputs, record_execution=record)
 
 
-async def _cmd_run(opts: Any, llm: GraphLLM | None, settings: GraphSettings) -> int:
+async def _cmd_run(opts: Any, llm: GraphLLM | None, settings: GraphSettings,
+                   services: BlockServices | None) -> int:
+    from company.graphs.blocks.registry import default_registry
+    from company.graphs.dispatch import place, refusal
+
     graph = _resolve(opts.target, settings, opts.dir)
     inputs = parse_inputs(opts.input)
-    if opts.remote:
+    placement = place(graph, default_registry(), settings)
+    if opts.remote or opts.execution_id or placement.where == "remote":
+        if not opts.remote:
+            print(f"running on the AutoGPT server: {placement.why}", file=sys.stderr)
         run = await _run_remote(graph, inputs, opts, settings)
+    elif not placement.runs:
+        raise refusal(graph, default_registry(), placement)
     else:
         from company.graphs.runner import GraphRunner
 
@@ -209,7 +235,8 @@ async def _cmd_run(opts: Any, llm: GraphLLM | None, settings: GraphSettings) -> 
             """Print one line per finished node on stderr."""
             print(_node_line(node), file=sys.stderr)
 
-        runner = GraphRunner(settings, llm=llm, on_node_done=None if opts.json else progress)
+        runner = GraphRunner(settings, llm=llm, on_node_done=None if opts.json else progress,
+                             services=services)
         run = await runner.run(graph, inputs)
     if opts.json:
         data = run.to_jsonable()
@@ -222,7 +249,8 @@ async def _cmd_run(opts: Any, llm: GraphLLM | None, settings: GraphSettings) -> 
 
 
 async def graphs_command(
-    args: list[str], *, llm: GraphLLM | None = None, settings: GraphSettings | None = None
+    args: list[str], *, llm: GraphLLM | None = None, settings: GraphSettings | None = None,
+    services: BlockServices | None = None,
 ) -> int:
     """Run `graphs list|show|run ...`; errors go to stderr as one line, never a traceback.
 
@@ -236,8 +264,8 @@ async def graphs_command(
         if opts.command == "list":
             return _cmd_list(settings, opts.dir)
         if opts.command == "show":
-            return _cmd_show(_resolve(opts.target, settings, opts.dir))
-        return await _cmd_run(opts, llm, settings)
+            return _cmd_show(_resolve(opts.target, settings, opts.dir), settings)
+        return await _cmd_run(opts, llm, settings, services)
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
     except (_UsageError, RemoteValidationError) as err:

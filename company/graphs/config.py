@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 
 class RemoteSettings(BaseModel):
@@ -21,12 +22,66 @@ class RemoteSettings(BaseModel):
     poll_backoff: float = Field(2.0, ge=1.0)
     timeout_s: float = Field(900.0, gt=0)
 
+    @property
+    def configured(self) -> bool:
+        """Whether a server is set up to run graphs: the API's key (external) or token
+        (internal) is given. Then graphs with blocks that do not run here go to it."""
+        secret = self.api_key if self.api == "external" else self.bearer_token
+        return secret is not None and bool(secret.get_secret_value().strip())
+
+
+class YouTubeSettings(BaseModel):
+    """TranscribeYoutubeVideoBlock: caption languages, and the Whisper fallback's bounds."""
+
+    # Caption languages by preference; when none has captions, any caption track is taken.
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    # No captions (or disabled): download the audio and transcribe it with our Whisper service.
+    whisper_fallback: bool = True
+    max_audio_minutes: float = Field(60.0, gt=0)
+    max_audio_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    download_timeout_s: float = Field(600.0, gt=0)  # the whole audio download
+    # http(s)/socks5 proxy for caption requests and the audio download (may carry user:pass).
+    proxy_url: SecretStr | None = None
+
+
+class SearchSettings(BaseModel):
+    """SearchTheWebBlock's backend: a SearXNG instance (default) or Jina's search API.
+
+    These URLs are operator configuration, so their origins are trusted: a SearXNG on
+    localhost or the LAN is reached even with `allow_private_network` off. Page URLs that come
+    from graph inputs stay guarded, and so does any redirect that leaves a backend's origin.
+    """
+
+    kind: Literal["searxng", "jina"] = "searxng"
+    # SearXNG: GET {base_url}/search?q=...&format=json ("json" must be in its search.formats).
+    base_url: str = "http://localhost:8888"
+    jina_base_url: str = "https://s.jina.ai"
+    jina_api_key: SecretStr | None = None  # else the environment variable jina_api_key_env
+    jina_api_key_env: str = "JINA_API_KEY"
+    max_results: int = Field(5, ge=1, le=100)  # SearXNG results kept (Jina returns its own 5)
+    timeout_s: float = Field(20.0, gt=0)
+
+    @field_validator("base_url", "jina_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        """An http(s) URL, kept without its trailing slash."""
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+        return value.rstrip("/")
+
+    def resolved_jina_key(self) -> str | None:
+        """The Jina API key: configured, else from the environment; None when neither is set."""
+        if self.jina_api_key is not None and self.jina_api_key.get_secret_value().strip():
+            return self.jina_api_key.get_secret_value().strip()
+        return os.environ.get(self.jina_api_key_env, "").strip() or None
+
 
 class GraphSettings(BaseModel):
     """Configuration of the local graph runner and of the remote client."""
 
-    # Where the Executor runs plan steps: in-process, or on the AutoGPT server in `remote`
-    # (each catalogue graph's own id and version must exist there).
+    # Where the Executor runs plan steps. "local": in-process when every block runs here, else
+    # on the AutoGPT server in `remote` when one is configured (hybrid). "remote": every step on
+    # that server (each graph's own id and version must exist there).
     executor: Literal["local", "remote"] = "local"
 
     timeout_s: float = Field(300.0, gt=0)
@@ -44,6 +99,8 @@ class GraphSettings(BaseModel):
     # The Planner's graphs; a relative path is relative to the project root (beside config/).
     catalogue_dir: Path = Path("config/graphs")
     remote: RemoteSettings = Field(default_factory=RemoteSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    youtube: YouTubeSettings = Field(default_factory=YouTubeSettings)
 
     # ----- limits on what graph data and block work may cost -----
     # One node output value (approximate UTF-8 JSON size), one rendered template, and any

@@ -12,19 +12,40 @@ class GraphLoadError(GraphError):
 
 
 class UnsupportedBlocksError(GraphError):
-    """The graph uses blocks this runner does not implement."""
+    """The graph uses blocks this runner does not implement.
+
+    `blocks` maps each such block id to its AutoGPT class name (None when AutoGPT's block list
+    lacks the id), `infos` to its `BlockInfo` (module and the service it needs), `nodes` to the
+    ids of the nodes that use it.
+    """
 
     def __init__(self, graph_name: str, blocks: dict[str, str | None], nodes: dict[str, list[str]]):
+        from company.graphs.blocks.names import block_info
+
         self.graph_name = graph_name
         self.blocks = blocks
         self.nodes = nodes
+        self.infos = {block_id: block_info(block_id) for block_id in blocks}
         parts = []
         for block_id, name in blocks.items():
-            used_by = ", ".join(n[:8] for n in nodes.get(block_id, []))
-            parts.append(f"{name or 'unknown block'} ({block_id}, used by node {used_by})")
+            used_by = "used by node " + ", ".join(n[:8] for n in nodes.get(block_id, []))
+            info = self.infos[block_id]
+            if info is not None:
+                parts.append(f"{info.name} ({block_id}, {info.module}: {info.needs}; {used_by})")
+            elif name:
+                parts.append(f"{name} ({block_id}; {used_by})")
+            else:
+                parts.append(f"unknown block {block_id} (not in AutoGPT's block list; {used_by})")
         super().__init__(
             f"graph '{graph_name}' uses {len(blocks)} unsupported block(s): " + "; ".join(parts)
         )
+
+    def labels(self) -> list[str]:
+        """Each unsupported block for people: `GmailSendBlock (google.gmail: needs a Google
+        account)`, or `unknown block <id> (not in AutoGPT's block list)`."""
+        from company.graphs.blocks.names import describe_block
+
+        return [describe_block(block_id) for block_id in self.blocks]
 
 
 class GraphValidationError(GraphError):

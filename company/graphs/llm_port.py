@@ -3,8 +3,46 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
+
+
+class GraphToolCall(Protocol):
+    """One function call the model asked for (company.llm.base.ToolCall has this shape)."""
+
+    @property
+    def id(self) -> str:
+        """The call's id; the tool's answer names it (`tool_call_id`)."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """The tool (function) name."""
+        ...
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The parsed arguments (empty when they were not a JSON object)."""
+        ...
+
+    @property
+    def arguments_error(self) -> str | None:
+        """Why the model's arguments could not be read as a JSON object, else None."""
+        ...
+
+
+class GraphToolAnswer(Protocol):
+    """An assistant turn of a tool-calling chat: text and/or tool calls (a ChatResult)."""
+
+    @property
+    def content(self) -> str:
+        """The assistant's text (empty when it only called tools)."""
+        ...
+
+    @property
+    def tool_calls(self) -> Sequence[GraphToolCall]:
+        """The tool calls, in the model's order (empty when it answered in text)."""
+        ...
 
 
 @runtime_checkable
@@ -19,6 +57,20 @@ class GraphLLM(Protocol):
         json_schema: dict[str, Any] | None = None,
     ) -> str:
         """Answer a chat; with `json_schema` the answer is a JSON string matching it."""
+        ...
+
+    async def ask_tools(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+    ) -> GraphToolAnswer:
+        """One assistant turn with OpenAI-style `tools` offered; messages are in OpenAI's
+        shape (assistant `tool_calls`, `tool` answers with `tool_call_id`)."""
         ...
 
 

@@ -1,5 +1,6 @@
 """AutoGPT's dynamic pin names: `name_$_0` (list index), `name_#_key` (dict key),
-`name_@_attr` (object attribute); they nest, e.g. `values_#_people_$_0`."""
+`name_@_attr` (object attribute); they nest, e.g. `values_#_people_$_0`. Tool pins
+(`tools_^_{sink node id}_~_{sink pin}`) carry SmartDecisionMakerBlock's tool-call arguments."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from typing import Any
 LIST_SPLIT = "_$_"
 DICT_SPLIT = "_#_"
 OBJC_SPLIT = "_@_"
+TOOLS_PIN = "tools"
+TOOL_PREFIX = "tools_^_"
+TOOL_FIELD_SPLIT = "_~_"
 _SPLIT_RE = re.compile(r"(_\$_|_#_|_@_)")
 
 Step = tuple[str, str]
@@ -39,8 +43,21 @@ def split_pin(name: str) -> tuple[str, tuple[Step, ...]]:
 
 
 def base_pin(name: str) -> str:
-    """The declared pin a dynamic name belongs to (`values_#_a` -> `values`)."""
+    """The declared pin a dynamic name belongs to (`values_#_a` -> `values`; tool pins ->
+    `tools`)."""
+    if name.startswith(TOOL_PREFIX):
+        return TOOLS_PIN
     return _SPLIT_RE.split(name, maxsplit=1)[0]
+
+
+def is_tool_pin(name: str) -> bool:
+    """True for a link source naming a tool pin: `tools`, or `tools_^_...` (AutoGPT's rule)."""
+    return name == TOOLS_PIN or name.startswith(TOOL_PREFIX)
+
+
+def tool_pin(sink_node_id: str, sink_pin: str) -> str:
+    """The output name that carries one tool argument to a sink node's pin."""
+    return f"{TOOL_PREFIX}{sink_node_id}{TOOL_FIELD_SPLIT}{sink_pin}"
 
 
 def extract(value: Any, steps: tuple[Step, ...]) -> Any:

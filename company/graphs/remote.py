@@ -319,10 +319,11 @@ class AutoGPTClient:
 
     async def _names(self) -> dict[str, str]:
         if self._block_names is None:
-            from company.graphs.blocks.registry import KNOWN_UNSUPPORTED, default_registry
+            from company.graphs.blocks.names import all_blocks
+            from company.graphs.blocks.registry import default_registry
 
             names = {b.id: b.name for b in default_registry().blocks()}
-            self._block_names = {**KNOWN_UNSUPPORTED, **names}
+            self._block_names = {**{i: b.name for i, b in all_blocks().items()}, **names}
         return self._block_names
 
     async def _from_internal(self, graph_id: str, execution_id: str, body: Any) -> GraphRun:

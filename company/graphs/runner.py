@@ -5,6 +5,11 @@ Input blocks get the run's inputs; a node execution runs once every linked pin h
 into the earliest waiting execution of the sink that lacks that pin, or a new one (this is
 how StepThroughItemsBlock fans out); static links refill later executions. Independent
 executions run concurrently on a pool of asyncio workers.
+
+Tool links (source `tools` or `tools_^_...`, from SmartDecisionMakerBlock) are routed by the
+output's name, `tools_^_{sink node id}_~_{sink pin}`, and carry no None (AutoGPT's rule). A
+block may name `loose_pins` (linked pins a run need not wait for) and an `input_ready(data)`
+check on its merged input (AutoGPT's `get_missing_links`/`get_missing_input` overrides).
 """
 
 from __future__ import annotations
@@ -22,13 +27,21 @@ from typing import Any
 
 import httpx
 
-from company.graphs.blocks.base import Block, BlockContext, BlockType
+from company.graphs.blocks.base import Block, BlockContext, BlockServices, BlockType
 from company.graphs.blocks.registry import BlockRegistry, default_registry
 from company.graphs.config import GraphSettings
 from company.graphs.errors import BlockTimeoutError, InputValidationError, LimitError
 from company.graphs.llm_port import GraphLLM
 from company.graphs.model import Graph, Node, load_graph
-from company.graphs.pins import MISSING, extract, is_dynamic, merge_dynamic_pins, split_pin
+from company.graphs.pins import (
+    MISSING,
+    extract,
+    is_dynamic,
+    is_tool_pin,
+    merge_dynamic_pins,
+    split_pin,
+    tool_pin,
+)
 from company.graphs.results import ExecutionStatus, GraphRun, NodeExecution
 from company.graphs.safe_http import SafeHttpClient
 from company.graphs.sizes import json_size
@@ -126,6 +139,11 @@ class _NodeState:
         self.defaults = block.node_defaults(node)
         self.required = block.required_inputs(node)
         self.linked_pins: set[str] = set()
+        self.loose_pins: frozenset[str] = getattr(block, "loose_pins", frozenset())
+        self.wait_pins: set[str] = set()  # linked pins an execution waits for
+        self.input_ready: Callable[[dict[str, Any]], bool] | None = getattr(
+            block, "input_ready", None
+        )
         self.static_pins: set[str] = set()
         self.static_values: dict[str, Any] = {}
         self.incomplete: list[_Exec] = []
@@ -175,10 +193,18 @@ class _GraphExecution:
             self.states[node.id] = _NodeState(node, block)
         for link in graph.links:
             source, sink = self.states[link.source_id], self.states[link.sink_id]
-            base, steps = split_pin(link.source_name)
             is_static = link.is_static or source.block.static_output
-            source.routes[base].append(_Route(sink, link.sink_name, steps or None, is_static))
+            if is_tool_pin(link.source_name):
+                # empty steps: the value goes through `extract`, which drops None
+                source.routes[tool_pin(sink.node.id, link.sink_name)].append(
+                    _Route(sink, link.sink_name, (), is_static)
+                )
+            else:
+                base, steps = split_pin(link.source_name)
+                source.routes[base].append(_Route(sink, link.sink_name, steps or None, is_static))
             sink.linked_pins.add(link.sink_name)
+            if link.sink_name not in sink.loose_pins:
+                sink.wait_pins.add(link.sink_name)
             sink.has_dynamic = sink.has_dynamic or is_dynamic(link.sink_name)
             if is_static:
                 sink.static_pins.add(link.sink_name)
@@ -205,12 +231,14 @@ class _GraphExecution:
 
     def _try_ready(self, ex: _Exec) -> None:
         state = ex.state
-        missing = state.linked_pins.difference(ex.data)
+        missing = state.wait_pins.difference(ex.data)
         if missing:
             for pin in missing.intersection(state.static_values):
                 ex.data[pin] = state.static_values[pin]
             if missing.difference(state.static_values):
                 return
+        if state.input_ready is not None and not state.input_ready({**state.defaults, **ex.data}):
+            return
         state.incomplete.remove(ex)
         try:
             ex.input, ex.model = state.prepare(ex.data)
@@ -288,6 +316,8 @@ class _GraphExecution:
             node_exec_id=ex.exec_id,
             run_subgraph=self._run_subgraph,
             deadline=self.budget.deadline,
+            services=self.runner.services,
+            registry=self.runner.registry,
         )
         stream = state.block.run(ex.model, ctx)
         try:
@@ -454,8 +484,10 @@ class GraphRunner:
         registry: BlockRegistry | None = None,
         on_node_done: NodeCallback | None = None,
         http_transport: httpx.AsyncBaseTransport | None = None,
+        services: BlockServices | None = None,
     ):
         self.settings = settings or GraphSettings()
+        self.services = services or BlockServices()
         self.llm = llm
         self.registry = registry or default_registry()
         self.on_node_done = on_node_done

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import re
 import socket
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -52,6 +53,19 @@ def _no_cookies() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
+class NetworkUnreachableError(ValueError):
+    """A host that cannot be resolved or connected to: the network (or the host) is down."""
+
+
+NETWORK_FAILURE = re.compile(r"cannot (?:resolve|reach) host '")
+"""How a network failure reads in a node's error (the messages NetworkUnreachableError has)."""
+
+
+def is_network_failure(error: str | None) -> bool:
+    """Whether an error text says a host could not be resolved or reached."""
+    return bool(error and NETWORK_FAILURE.search(error))
+
+
 class BlockedAddressError(ValueError):
     """The URL points at a loopback, private, link-local, multicast or reserved address."""
 
@@ -87,14 +101,15 @@ async def resolve_host(host: str, port: int) -> list[IPAddress]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as err:
-        raise ValueError(f"cannot resolve host '{host}': {err.strerror or err}") from None
+        raise NetworkUnreachableError(
+            f"cannot resolve host '{host}': {err.strerror or err}") from None
     addresses: list[IPAddress] = []
     for info in infos:
         ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
         if ip not in addresses:
             addresses.append(ip)
     if not addresses:
-        raise ValueError(f"cannot resolve host '{host}'")
+        raise NetworkUnreachableError(f"cannot resolve host '{host}'")
     return addresses
 
 
@@ -231,7 +246,11 @@ class SafeHttpClient:
                 files=files,
                 extensions=extensions,
             )
-            response = await self._client.send(request, stream=True)
+            try:
+                response = await self._client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+                raise NetworkUnreachableError(
+                    f"cannot reach host '{current.host}': {err or type(err).__name__}") from None
             try:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:

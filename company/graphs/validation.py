@@ -8,6 +8,7 @@ from typing import Any
 
 from company.graphs.blocks.base import Block, BlockType
 from company.graphs.blocks.registry import BlockRegistry
+from company.graphs.config import GraphSettings
 from company.graphs.errors import GraphValidationError, UnsupportedBlocksError
 from company.graphs.interface import graph_inputs
 from company.graphs.model import Graph, Node
@@ -21,17 +22,44 @@ def iter_graphs(graph: Graph) -> Iterator[Graph]:
         yield from iter_graphs(sub)
 
 
-def check_supported(graph: Graph, registry: BlockRegistry) -> None:
-    """Raise `UnsupportedBlocksError` listing every block (with ids) the registry lacks."""
-    names: dict[str, str | None] = {}
+def unsupported_blocks(graph: Graph, registry: BlockRegistry) -> dict[str, list[str]]:
+    """The block ids of the graph and its sub-graphs that the registry lacks, with the ids of
+    the nodes that use each (in file order)."""
     nodes: dict[str, list[str]] = defaultdict(list)
     for g in iter_graphs(graph):
         for node in g.nodes:
             if node.block_id not in registry:
-                names[node.block_id] = registry.name_of(node.block_id)
                 nodes[node.block_id].append(node.id)
-    if names:
-        raise UnsupportedBlocksError(graph.title, names, dict(nodes))
+    return dict(nodes)
+
+
+def unsupported_labels(graph: Graph, registry: BlockRegistry) -> list[str]:
+    """Each block the registry lacks, for people: `GmailSendBlock (google.gmail: needs a Google
+    account)` or `unknown block <id> (not in AutoGPT's block list)`."""
+    return [registry.describe(block_id) for block_id in unsupported_blocks(graph, registry)]
+
+
+def missing_credentials(graph: Graph, registry: BlockRegistry,
+                        settings: GraphSettings) -> list[str]:
+    """What keys the graph's blocks lack with these settings, once per block (AutoGPT's
+    credentials, read here from our config or environment by provider)."""
+    found: list[str] = []
+    for g in iter_graphs(graph):
+        for node in g.nodes:
+            block = registry.get(node.block_id)
+            problem = block.missing_credentials(settings) if block is not None else None
+            if problem and problem not in found:
+                found.append(problem)
+    return found
+
+
+def check_supported(graph: Graph, registry: BlockRegistry) -> None:
+    """Raise `UnsupportedBlocksError` naming every block the registry lacks: its AutoGPT class,
+    module, the service it needs, its id and the nodes that use it."""
+    nodes = unsupported_blocks(graph, registry)
+    if nodes:
+        names = {block_id: registry.name_of(block_id) for block_id in nodes}
+        raise UnsupportedBlocksError(graph.title, names, nodes)
 
 
 def _ordered(block: Block, names: set[str]) -> list[str]:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import uuid
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 
 class ChatRequest(BaseModel):
-    """One chat completion request."""
+    """One chat completion request. Messages are in OpenAI's shape; with ``tools`` (OpenAI
+    function definitions) an assistant turn may carry ``tool_calls`` and ``tool`` messages
+    answer them by ``tool_call_id``."""
 
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     json_schema: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None  # "auto", "none", "required" or a function
+    parallel_tool_calls: bool | None = None
     options: dict[str, Any] = Field(default_factory=dict)
     max_tokens: int | None = Field(default=None, ge=1, description="the answer's token bound "
                                    "(Ollama num_predict, OpenAI max_tokens); None: the server's")
@@ -21,14 +28,52 @@ class ChatRequest(BaseModel):
     action: str = ""
 
 
+class ToolCall(BaseModel):
+    """One function call the model asked for, its arguments parsed."""
+
+    id: str = Field(default_factory=lambda: new_call_id())
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    arguments_error: str | None = None  # why the arguments are not a JSON object, else None
+
+    def openai(self) -> dict[str, Any]:
+        """The call in an OpenAI assistant message (arguments as a JSON string)."""
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.name, "arguments": json.dumps(self.arguments)}}
+
+
 class ChatResult(BaseModel):
-    """One chat completion answer with its token counts."""
+    """One chat completion answer with its token counts (and tool calls, if any)."""
 
     content: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model: str = ""
     finish_reason: str | None = None  # "length": the answer hit the token limit
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+
+
+def new_call_id() -> str:
+    """A fresh tool-call id, for servers whose calls carry none (Ollama)."""
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def parse_tool_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
+    """A tool call's arguments as a dict, from a JSON string or a mapping; on failure an
+    empty dict and why (the caller may ask the model again)."""
+    if raw is None or raw == "":
+        return {}, None
+    if isinstance(raw, Mapping):
+        return dict(raw), None
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            return {}, f"the arguments are not valid JSON ({exc}): {raw[:200]!r}"
+        if isinstance(value, dict):
+            return value, None
+        return {}, f"the arguments are JSON {type(value).__name__}, not an object: {raw[:200]!r}"
+    return {}, f"the arguments are a {type(raw).__name__}, not a JSON object"
 
 
 PullProgress = Callable[[str, int | None, int | None], None]
@@ -69,6 +114,11 @@ class LLMTimeout(LLMError):
 
 class LLMServerError(LLMError):
     """The model server answered with an error status."""
+
+
+class LLMAnswerRejected(LLMServerError):
+    """The server discarded the model's answer as not in the requested format (llama.cpp:
+    "The model produced output that does not match the expected peg-native format")."""
 
 
 class LLMInvalidOutput(LLMError):

@@ -17,6 +17,7 @@ from company.events import EventKind
 from company.llm.base import (
     ChatRequest,
     ChatResult,
+    LLMAnswerRejected,
     LLMInvalidOutput,
     LLMOutputTruncated,
     LLMTimeout,
@@ -24,6 +25,7 @@ from company.llm.base import (
 )
 from company.llm.bounds import DEFAULT_KEY, CallBounds
 from company.llm.cache import CacheMode, CallCache, request_key
+from company.llm.tool_text import with_text_tool_calls
 from company.llm.usage import CostManager
 from company.store import Store
 
@@ -40,6 +42,12 @@ class Reask(StrEnum):
     INVALID = "invalid"  # the previous JSON answer failed validation
     TRUNCATED = "truncated"  # the previous answer hit its token bound
     DEADLINE = "deadline"  # the previous attempt ran past the call deadline
+    REJECTED = "rejected"  # the server discarded the previous answer's format: drawn again
+
+
+RESAMPLE_OPTIONS = {"temperature": 0.4, "seed": 7}
+"""Sampling for an answer drawn again after the server rejected one: at temperature 0 the
+same prompt gives the same rejected answer."""
 
 
 def parse_json_answer(content: str) -> Any:
@@ -117,9 +125,11 @@ class LLM:
         then the call fails; recorded answers are replayed as they are. ``role`` and ``action``
         travel on the request (who asks); only ``role`` scopes the cache key, as before;
         ``reask`` says why this call asks again (for the LLM_CALL event)."""
+        options = {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else (
+            self.options)
         request = ChatRequest(
             model=model or self.model, messages=messages, json_schema=json_schema,
-            options=self.options, role=role, action=action,
+            options=options, role=role, action=action,
             max_tokens=max_tokens if max_tokens is not None else self.bounds.answer_tokens(action),
         )
         key = request_key(self.provider.name, request, scope=role)
@@ -172,6 +182,10 @@ class LLM:
         try:
             async with asyncio.timeout(deadline):
                 result = await self.provider.chat(request)
+        except LLMAnswerRejected:  # counted as a call: the model did answer
+            self._report(request, ChatResult(content="", model=request.model), started,
+                         source="llm", reask=reask, cut_off=Reask.REJECTED)
+            raise
         except (TimeoutError, LLMTimeout) as exc:
             http = isinstance(exc, LLMTimeout)
             error = str(exc) if http else f"no answer within the call deadline of {deadline:g} s"
@@ -266,6 +280,44 @@ class LLM:
                                  max_tokens=max_tokens)
         return result.content
 
+    async def ask_tools(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        role: str,
+        model: str | None = None,
+        action: str = "",
+        tool_choice: str | dict[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatResult:
+        """One assistant turn with OpenAI-style ``tools`` offered: its text and tool calls.
+
+        Budgeted, bounded and reported like ``chat``, but never journaled or cached (recorded
+        answers keep no tool calls). An answer the server rejects as malformed is drawn once
+        more with other sampling; a call written as JSON text (small models do) counts as a
+        call; checking the calls against the tools is the caller's job."""
+        reask: Reask | None = None
+        while True:
+            options = {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else (
+                self.options)
+            request = ChatRequest(
+                model=model or self.model, messages=messages, tools=tools,
+                tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
+                options=options, role=role, action=action,
+                max_tokens=(max_tokens if max_tokens is not None
+                            else self.bounds.answer_tokens(action)),
+            )
+            try:
+                result = await self._bounded(request, reask, explicit=max_tokens is not None)
+            except LLMAnswerRejected:
+                if reask is Reask.REJECTED:
+                    raise
+                reask = Reask.REJECTED
+                continue
+            return with_text_tool_calls(result, tools)
+
     async def ask_model(
         self, messages: list[dict[str, str]], output: type[T], *, role: str,
         model: str | None = None, action: str = "", schema: dict[str, Any] | None = None,
@@ -280,9 +332,13 @@ class LLM:
         error = ""
         reask: Reask | None = None
         for _attempt in range(self.max_retries + 1):
-            result = await self.chat(conversation, role=role, model=model,
-                                     json_schema=constraint, action=action,
-                                     max_tokens=max_tokens, reask=reask)
+            try:
+                result = await self.chat(conversation, role=role, model=model,
+                                         json_schema=constraint, action=action,
+                                         max_tokens=max_tokens, reask=reask)
+            except LLMAnswerRejected as exc:  # no answer to show the model: draw it again
+                error, reask = str(exc), Reask.REJECTED
+                continue
             content = result.content
             try:
                 return output.model_validate(parse_json_answer(content))
@@ -361,6 +417,18 @@ class RoleLLM:
         bounds the answer, else the config's bound for the action)."""
         return await self.llm.ask(messages, role=self.role, model=model, json_schema=json_schema,
                                   action=self.action, schema=schema, max_tokens=max_tokens)
+
+    async def ask_tools(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+        model: str | None = None, max_tokens: int | None = None,
+        tool_choice: str | dict[str, Any] | None = None, parallel_tool_calls: bool | None = None,
+    ) -> ChatResult:
+        """One assistant turn with ``tools`` offered: text and/or tool calls (GraphLLM's
+        tool-calling method)."""
+        return await self.llm.ask_tools(messages, tools, role=self.role, model=model,
+                                        action=self.action, tool_choice=tool_choice,
+                                        parallel_tool_calls=parallel_tool_calls,
+                                        max_tokens=max_tokens)
 
     async def ask_model(
         self, messages: list[dict[str, str]], output: type[T], *, model: str | None = None,

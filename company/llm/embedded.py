@@ -111,6 +111,7 @@ class EmbeddedServer:
             params.hostnames = ["127.0.0.1"]
             params.port = 0  # a free port, chosen by the OS
             params.verbosity = -1
+            params.use_jinja = True  # the model's own chat template: tool calls need it
             started = time.perf_counter()
             try:
                 self._server = xllamacpp.Server(params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -15,6 +16,9 @@ from company.llm.base import (
     LLMUnavailable,
     ModelMissing,
     PullProgress,
+    ToolCall,
+    new_call_id,
+    parse_tool_arguments,
 )
 from company.llm.guard import check_model_request
 
@@ -46,7 +50,8 @@ class OllamaProvider:
         try:
             response = await self._client.chat(
                 model=request.model,
-                messages=request.messages,
+                messages=ollama_messages(request.messages),
+                tools=request.tools or None,
                 format=request.json_schema,
                 options=ollama_options(request) or None,
                 stream=False,
@@ -74,6 +79,7 @@ class OllamaProvider:
             completion_tokens=int(response.eval_count or 0),
             model=response.model or request.model,
             finish_reason=getattr(response, "done_reason", None),
+            tool_calls=_tool_calls(response.message.tool_calls),
         )
 
     async def reachable(self) -> bool:
@@ -117,6 +123,53 @@ def ollama_options(request: ChatRequest) -> dict[str, Any]:
         bound = request.max_tokens
         options["num_predict"] = min(own, bound) if isinstance(own, int) and own > 0 else bound
     return options
+
+
+def ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI-shaped messages in Ollama's shape: assistant ``tool_calls`` with arguments as
+    objects (no ids), ``tool`` answers named by ``tool_name``; plain messages pass as they are."""
+    names: dict[str, str] = {}
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        calls, role = message.get("tool_calls"), message.get("role")
+        if calls:
+            converted = []
+            for call in calls:
+                function = call.get("function") or {}
+                names[str(call.get("id"))] = str(function.get("name") or "")
+                arguments, _ = parse_tool_arguments(function.get("arguments"))
+                converted.append({"function": {"name": function.get("name") or "",
+                                               "arguments": arguments}})
+            out.append({"role": role or "assistant", "content": _text(message.get("content")),
+                        "tool_calls": converted})
+        elif role == "tool":
+            answer = {"role": "tool", "content": _text(message.get("content"))}
+            if name := message.get("name") or names.get(str(message.get("tool_call_id"))):
+                answer["tool_name"] = name
+            out.append(answer)
+        elif message.get("content") is not None and not isinstance(message["content"], str):
+            out.append({**message, "content": _text(message["content"])})
+        else:
+            out.append(message)
+    return out
+
+
+def _text(content: Any) -> str:
+    """Message content as text (structured content as JSON)."""
+    if content is None:
+        return ""
+    return content if isinstance(content, str) else json.dumps(content)
+
+
+def _tool_calls(calls: Any) -> list[ToolCall]:
+    """Ollama's tool calls (arguments already objects; no ids, so fresh ones are given)."""
+    result: list[ToolCall] = []
+    for call in calls or []:
+        arguments, error = parse_tool_arguments(call.function.arguments)
+        result.append(ToolCall(id=str(getattr(call, "id", None) or new_call_id()),
+                               name=call.function.name, arguments=arguments,
+                               arguments_error=error))
+    return result
 
 
 def from_config(config: AppConfig) -> OllamaProvider:

@@ -9,11 +9,15 @@ import httpx
 from company.llm.base import (
     ChatRequest,
     ChatResult,
+    LLMAnswerRejected,
     LLMServerError,
     LLMTimeout,
     LLMUnavailable,
     ModelMissing,
     PullProgress,
+    ToolCall,
+    new_call_id,
+    parse_tool_arguments,
 )
 from company.llm.guard import check_model_request
 
@@ -46,6 +50,7 @@ class OpenAICompatProvider:
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "schema": request.json_schema},
             }
+        body.update(tool_fields(request))
         try:
             response = await self._http.post("/chat/completions", json=body)
         except httpx.TimeoutException as exc:
@@ -60,14 +65,21 @@ class OpenAICompatProvider:
             too_long = _context_error(response)
             if too_long:
                 raise LLMServerError(f"{self.host}: {too_long}")
-            raise LLMServerError(
+            if request.tools and "jinja" in response.text:
+                raise LLMServerError(
+                    f"{self.host} cannot call tools with this model's chat template (llama.cpp "
+                    f"needs --jinja and a template with tool support): {response.text[:300]}"
+                )
+            error = LLMAnswerRejected if _rejected_answer(response) else LLMServerError
+            raise error(
                 f"{self.host} answered HTTP {response.status_code}: {response.text[:300]}"
             )
         try:
             data = response.json()
             choice = data["choices"][0]
-            content = choice["message"]["content"] or ""
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            content = choice["message"].get("content") or ""
+            calls = read_tool_calls(choice["message"].get("tool_calls"))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise LLMServerError(f"{self.host} answered an unreadable completion") from exc
         usage = data.get("usage") or {}
         return ChatResult(
@@ -76,6 +88,7 @@ class OpenAICompatProvider:
             completion_tokens=int(usage.get("completion_tokens") or 0),
             model=str(data.get("model") or request.model),
             finish_reason=choice.get("finish_reason"),
+            tool_calls=calls,
         )
 
     async def reachable(self) -> bool:
@@ -91,8 +104,45 @@ class OpenAICompatProvider:
             raise LLMUnavailable(f"cannot reach the OpenAI-compatible server at {self.host}")
 
 
+def tool_fields(request: ChatRequest) -> dict[str, Any]:
+    """The request's ``tools``, ``tool_choice`` and ``parallel_tool_calls`` body fields (none
+    without tools)."""
+    if not request.tools:
+        return {}
+    fields: dict[str, Any] = {"tools": request.tools}
+    if request.tool_choice is not None:
+        fields["tool_choice"] = request.tool_choice
+    if request.parallel_tool_calls is not None:
+        fields["parallel_tool_calls"] = request.parallel_tool_calls
+    return fields
+
+
+def read_tool_calls(raw: Any) -> list[ToolCall]:
+    """An OpenAI message's ``tool_calls`` (arguments as a JSON string, or an object as some
+    servers send); arguments that are not a JSON object are kept as ``arguments_error``."""
+    calls: list[ToolCall] = []
+    for item in raw or []:
+        function = item.get("function") or {}
+        arguments, error = parse_tool_arguments(function.get("arguments"))
+        calls.append(ToolCall(id=str(item.get("id") or new_call_id()),
+                              name=str(function.get("name") or ""),
+                              arguments=arguments, arguments_error=error))
+    return calls
+
+
 _OPTION_KEYS = {"temperature", "top_p", "max_tokens", "seed", "stop", "top_k", "min_p",
                 "repeat_penalty", "presence_penalty", "frequency_penalty"}
+
+
+REJECTED_FORMAT = "does not match the expected"
+"""What llama.cpp's server says when its chat parser discards the model's answer ("The model
+produced output that does not match the expected peg-native format")."""
+
+
+def _rejected_answer(response: httpx.Response) -> bool:
+    """Whether an error status says the server discarded the answer's format (a sample, not a
+    server fault: drawn again it usually passes)."""
+    return response.status_code == 500 and REJECTED_FORMAT in response.text
 
 
 def _context_error(response: httpx.Response) -> str | None:

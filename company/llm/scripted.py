@@ -11,14 +11,20 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from company.llm.base import ChatRequest, ChatResult, LLMError, PullProgress
+from company.llm.base import ChatRequest, ChatResult, LLMError, PullProgress, ToolCall
 
 Answer = str | BaseModel | dict[str, Any] | BaseException | Callable[[ChatRequest], Any]
 """One answer: text; a model or dict (sent as JSON); a ChatResult (sent as is, e.g. to test
-``finish_reason="length"``); an exception (raised); or a function of the request giving one."""
+``finish_reason="length"``, or several tool calls: ``tool_answer``); a ToolCall (the model
+calls that tool); an exception (raised); or a function of the request giving one."""
 
 Script = Answer | list[Answer]
 """A list gives one answer per call, in turn; anything else answers every call."""
+
+
+def tool_answer(*calls: ToolCall, content: str = "") -> ChatResult:
+    """A scripted assistant turn calling these tools (with optional text)."""
+    return ChatResult(content=content, tool_calls=list(calls), finish_reason="tool_calls")
 
 
 def count_tokens(text: str) -> int:
@@ -73,6 +79,8 @@ class ScriptedProvider:
             answer = answer(request)
         if isinstance(answer, BaseException):
             raise answer
+        if isinstance(answer, ToolCall):
+            answer = tool_answer(answer)
         if isinstance(answer, ChatResult):
             return answer if answer.model else answer.model_copy(update={"model": request.model})
         if isinstance(answer, BaseModel):

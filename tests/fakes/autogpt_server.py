@@ -15,6 +15,7 @@ Scripting: `submit_status` (200/400/401/402/404/500...), `queued_polls` and
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -243,3 +245,23 @@ def create_app(server: FakeAutoGPT) -> FastAPI:
         return {"execution_id": execution.id, "status": status, "nodes": nodes, "output": output}
 
     return app
+
+
+class StandIn:
+    """The AutoGPT stand-in app served by uvicorn on loopback (the client uses real HTTP)."""
+
+    def __init__(self, app):
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
+                                                    log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        while not self.server.started:
+            threading.Event().wait(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(5)

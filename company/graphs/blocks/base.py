@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -13,6 +13,7 @@ from company.graphs.convert import ConversionError, convert, is_convertible
 from company.graphs.errors import InputValidationError
 
 if TYPE_CHECKING:
+    from company.graphs.blocks.registry import BlockRegistry
     from company.graphs.config import GraphSettings
     from company.graphs.llm_port import GraphLLM
     from company.graphs.model import Graph, Node
@@ -41,6 +42,17 @@ class BlockSchema(BaseModel):
 
 
 SubgraphRunner = Callable[[str, int | None, dict[str, Any]], Awaitable["GraphRun"]]
+Transcribe = Callable[[bytes, str], Awaitable[str]]
+"""Audio bytes and a file name in, the transcript out (the company's Whisper service)."""
+
+
+@dataclass
+class BlockServices:
+    """Company services some blocks use; each is None where the runner was given none."""
+
+    kv: Any = None  # key-value store for Persist/RetrieveInformationBlock (set by that module)
+    transcribe: Transcribe | None = None
+    user_id: str = "local"  # whose data "across agents" scopes mean
 
 
 @dataclass
@@ -55,6 +67,9 @@ class BlockContext:
     node_exec_id: str
     run_subgraph: SubgraphRunner | None = None
     deadline: float | None = None  # time.monotonic() instant the run must end by
+    services: BlockServices = field(default_factory=BlockServices)
+    registry: BlockRegistry | None = None  # the blocks of this run (tool blocks are described
+    # from it); None: the default registry
 
 
 def _format_validation_error(err: ValidationError) -> str:
@@ -72,6 +87,9 @@ class Block:
     description: ClassVar[str] = ""
     block_type: ClassVar[BlockType] = BlockType.STANDARD
     static_output: ClassVar[bool] = False
+    needs_network: ClassVar[bool] = False
+    """True for blocks that fetch from the network: when the network is down, a re-plan is not
+    offered the catalogue graphs that use them."""
     Input: ClassVar[type[BlockSchema]] = BlockSchema
     Output: ClassVar[type[BlockSchema]] = BlockSchema
 
@@ -113,6 +131,11 @@ class Block:
     def build_input(self, node: Node, data: dict[str, Any]) -> dict[str, Any]:
         """Shape merged pin data into this block's input dict."""
         return data
+
+    def missing_credentials(self, settings: GraphSettings) -> str | None:
+        """What key this block lacks to run with these settings (the provider and the setting
+        to fill), or None; checked for every node before a run starts."""
+        return None
 
     # ----- validation and execution -----
 

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import re
-import xml.etree.ElementTree as ElementTree
-from datetime import datetime, timedelta
 from enum import Enum
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from company.graphs.blocks.base import Block, BlockContext, BlockOutput, BlockSchema
 from company.graphs.convert import convert
+from company.graphs.errors import LimitError
 from company.graphs.offload import run_cpu_bound
+from company.graphs.sizes import text_bytes
+from company.graphs.xml_dict import xml_to_dict
 
-MAX_XML_BYTES = 10 * 1024 * 1024
-_DTD_RE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+MAX_XML_SIZE = 10 * 1024 * 1024  # AutoGPT's limit, in characters
 
 
 class StoreValueBlock(Block):
@@ -84,38 +80,24 @@ class UniversalTypeConverterBlock(Block):
             yield "error", f"Failed to convert value: {err}"
 
 
-def _element_value(element: ElementTree.Element) -> Any:
-    children = list(element)
-    text = (element.text or "").strip()
-    if not children and not element.attrib:
-        return text
-    result: dict[str, Any] = {f"@{k}": v for k, v in element.attrib.items()}
-    repeated: set[str] = set()
-    for child in children:
-        value = _element_value(child)
-        if child.tag in repeated:
-            result[child.tag].append(value)
-        elif child.tag in result:
-            result[child.tag] = [result[child.tag], value]
-            repeated.add(child.tag)
-        else:
-            result[child.tag] = value
-    if text:
-        result["#text"] = text
-    return result
+def parse_xml(
+    document: str, deadline: float | None = None, max_bytes: int | None = None
+) -> dict[str, Any]:
+    """Parse XML into nested dicts as AutoGPT's XMLParserBlock does (gravitasml's shapes).
 
-
-def parse_xml(document: str) -> dict[str, Any]:
-    """Parse XML into nested dicts; refuses DTDs/entities so nothing expands or loads."""
-    if len(document.encode("utf-8")) > MAX_XML_BYTES:
-        raise ValueError(f"XML too large: over {MAX_XML_BYTES} bytes")
-    if _DTD_RE.search(document):
-        raise ValueError("XML with a DOCTYPE or ENTITY declaration is not accepted")
+    Refused: over 10 MiB characters (AutoGPT's check) or over `max_bytes` UTF-8 bytes (ours);
+    entities are never expanded, so entity bombs stay text or fail the single-root check.
+    """
+    if len(document) > MAX_XML_SIZE:
+        raise ValueError(f"XML too large: {len(document)} bytes > {MAX_XML_SIZE} bytes")
+    if max_bytes is not None and text_bytes(document, max_bytes) > max_bytes:
+        raise LimitError(f"the XML input is over the max_value_bytes limit ({max_bytes:,} bytes)")
     try:
-        root = ElementTree.fromstring(document)
-    except ElementTree.ParseError as err:
-        raise ValueError(f"Error in input xml syntax: {err}") from None
-    return {root.tag: _element_value(root)}
+        return xml_to_dict(document, deadline)
+    except ValueError as err:
+        raise ValueError(f"Validation error for dict:{err}") from None
+    except SyntaxError as err:
+        raise SyntaxError(f"Error in input xml syntax: {err}") from None
 
 
 class XMLParserBlock(Block):
@@ -134,119 +116,15 @@ class XMLParserBlock(Block):
         parsed_xml: dict
 
     async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
-        """Yield the parsed document (parsed on a worker thread: it is bounded by size only)."""
-        document = input_data.input_xml
-        yield "parsed_xml", await run_cpu_bound(ctx, "XML parsing", lambda _: parse_xml(document))
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone '{name}'") from None
-
-
-class TimeStrftimeFormat(BaseModel):
-    """A strftime time format."""
-
-    discriminator: Literal["strftime"]
-    format: str = "%H:%M:%S"
-    timezone: str = "UTC"
-    use_user_timezone: bool = False
-
-
-class TimeISO8601Format(BaseModel):
-    """An ISO 8601 time format (`THH:MM:SS+00:00`)."""
-
-    discriminator: Literal["iso8601"]
-    timezone: str = "UTC"
-    use_user_timezone: bool = False
-    include_microseconds: bool = False
-
-
-class GetCurrentTimeBlock(Block):
-    """Outputs the current time when triggered."""
-
-    id = "a892b8d9-3e4e-4e9c-9c1e-75f8efcf1bfa"
-
-    class Input(BlockSchema):
-        """Input pins."""
-
-        trigger: str
-        format_type: Annotated[
-            TimeStrftimeFormat | TimeISO8601Format, Field(discriminator="discriminator")
-        ] = TimeStrftimeFormat(discriminator="strftime")
-
-    class Output(BlockSchema):
-        """Output pins."""
-
-        time: str
-
-    async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
-        """Yield the time in the chosen format and timezone."""
-        fmt = input_data.format_type
-        now = datetime.now(tz=_zone(fmt.timezone))
-        if isinstance(fmt, TimeISO8601Format):
-            iso = now.isoformat() if fmt.include_microseconds else now.isoformat("T", "seconds")
-            yield "time", "T" + iso.split("T", 1)[1]
-        else:
-            yield "time", now.strftime(fmt.format)
-
-
-class DateStrftimeFormat(BaseModel):
-    """A strftime date format."""
-
-    discriminator: Literal["strftime"]
-    format: str = "%Y-%m-%d"
-    timezone: str = "UTC"
-    use_user_timezone: bool = False
-
-
-class DateISO8601Format(BaseModel):
-    """An ISO 8601 date format (`YYYY-MM-DD`)."""
-
-    discriminator: Literal["iso8601"]
-    timezone: str = "UTC"
-    use_user_timezone: bool = False
-
-
-class GetCurrentDateBlock(Block):
-    """Outputs the current date minus `offset` days when triggered (as AutoGPT)."""
-
-    id = "b29c1b50-5d0e-4d9f-8f9d-1b0e6fcbf0b1"
-
-    class Input(BlockSchema):
-        """Input pins."""
-
-        trigger: str
-        offset: int | str = 0
-        format_type: Annotated[
-            DateStrftimeFormat | DateISO8601Format, Field(discriminator="discriminator")
-        ] = DateStrftimeFormat(discriminator="strftime")
-
-    class Output(BlockSchema):
-        """Output pins."""
-
-        date: str
-
-    async def run(self, input_data: Any, ctx: BlockContext) -> BlockOutput:
-        """Yield the date in the chosen format and timezone."""
-        try:
-            offset = int(input_data.offset)
-        except ValueError:
-            offset = 0
-        fmt = input_data.format_type
-        day = datetime.now(tz=_zone(fmt.timezone)) - timedelta(days=offset)
-        if isinstance(fmt, DateISO8601Format):
-            yield "date", day.date().isoformat()
-        else:
-            yield "date", day.strftime(fmt.format)
+        """Yield the parsed document, parsed on a worker thread that stops at the CPU deadline."""
+        document, limit = input_data.input_xml, ctx.settings.max_value_bytes
+        yield "parsed_xml", await run_cpu_bound(
+            ctx, "XML parsing", lambda deadline: parse_xml(document, deadline, limit)
+        )
 
 
 BLOCKS: list[type[Block]] = [
     StoreValueBlock,
     UniversalTypeConverterBlock,
     XMLParserBlock,
-    GetCurrentTimeBlock,
-    GetCurrentDateBlock,
 ]

@@ -216,9 +216,9 @@ class AIStructuredResponseGeneratorBlock(Block):
                     ),
                 }
             )
-        if input_data.prompt:
+        if input_data.prompt:  # AutoGPT adds no user turn for an empty prompt
             prompt = await fill_prompt(ctx, input_data.prompt, values)
-        messages.append({"role": "user", "content": prompt})
+            messages.append({"role": "user", "content": prompt})
         model = _model(ctx, input_data.model)
         if not input_data.expected_format:
             answer = await _llm(ctx).ask(messages, model=model)

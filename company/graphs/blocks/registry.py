@@ -6,18 +6,10 @@ import importlib
 from collections.abc import Iterable
 
 from company.graphs.blocks.base import Block
+from company.graphs.blocks.names import BlockInfo, block_info, describe_block
 
-BLOCK_MODULES = ("io", "text", "lists", "dicts", "logic", "data", "web", "llm", "agent")
-
-# AutoGPT blocks we know by name but do not run (for clear "unsupported" errors).
-KNOWN_UNSUPPORTED: dict[str, str] = {
-    "3b191d9f-356f-482d-8238-ba04b6d18381": "SmartDecisionMakerBlock",
-    "436c3984-57fd-4b85-8e9a-459b356883bd": "ExtractWebsiteContentBlock",
-    "87840993-2053-44b7-8da4-187ad4ee518c": "SearchTheWebBlock",
-    "df06086a-d5ac-4abb-9996-2ad0acb2eff7": "ReadDiscordMessagesBlock",
-    "d0822ab5-9f8a-44a3-8971-531dd0178b6b": "SendDiscordMessageBlock",
-    "716a67b3-6760-42e7-86dc-18645c6e00fc": "GetCurrentDateAndTimeBlock",
-}
+BLOCK_MODULES = ("io", "text", "lists", "dicts", "logic", "data", "web", "llm", "agent", "clock",
+                 "persist", "search", "youtube", "decision")
 
 
 class BlockRegistry:
@@ -48,9 +40,24 @@ class BlockRegistry:
         return list(self._by_id.values())
 
     def name_of(self, block_id: str) -> str | None:
-        """A block's name, also for known blocks this registry does not run."""
+        """A block's class name, also for AutoGPT blocks this registry does not run."""
         block = self._by_id.get(block_id)
-        return block.name if block else KNOWN_UNSUPPORTED.get(block_id)
+        if block is not None:
+            return block.name
+        info = block_info(block_id)
+        return info.name if info else None
+
+    def info_of(self, block_id: str) -> BlockInfo | None:
+        """AutoGPT's name, module and service for this id (None for an id it does not have)."""
+        return block_info(block_id)
+
+    def describe(self, block_id: str) -> str:
+        """A block for people: `GmailSendBlock (google.gmail: needs a Google account)` for
+        one AutoGPT has; a block only this registry has (a test's, a company's) by its name."""
+        block = self._by_id.get(block_id)
+        if block is not None and block_info(block_id) is None:
+            return block.name
+        return describe_block(block_id)
 
     def copy(self) -> BlockRegistry:
         """A registry with the same blocks, safe to extend."""

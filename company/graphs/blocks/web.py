@@ -69,6 +69,7 @@ class SendWebRequestBlock(Block):
     """Makes an HTTP request (JSON, form or multipart) and routes the answer by status."""
 
     id = "6595ae1f-b924-42cb-9a41-551a0611c4b4"
+    needs_network = True
 
     class Input(BlockSchema):
         """Input pins."""
@@ -128,6 +129,7 @@ class GetWikipediaSummaryBlock(Block):
     """Fetches the summary of a topic from Wikipedia's REST API."""
 
     id = "f5b0f5d0-1862-4d61-94be-3ad0fa772760"
+    needs_network = True
 
     class Input(BlockSchema):
         """Input pins."""
