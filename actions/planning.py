@@ -9,7 +9,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from actions.boss_words import boss_words
+from actions.boss_words import budgeted_words, shorten
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from company.action import Action, ActionFailed
 from company.events import EventKind
@@ -24,8 +24,9 @@ PLAN_PROMPT = "WritePlan"
 WritePlan, or RunGraphs when an SOP has no Planner."""
 REQUEST_CHARS = 4000
 """The most of the Boss's newest request a plan prompt quotes."""
-EARLIER_TURNS = 3
-EARLIER_CHARS = 300
+FEEDBACK_TOKENS = 400
+"""Room a plan prompt keeps for a review's feedback and a re-ask's problems (the earlier turns
+fit in the rest)."""
 _STAND_IN = {"number": 0, "integer": 0, "boolean": False, "string": ""}
 
 EXAMPLE_REQUEST = "What is 250 minus 12.5, divided by 5?"
@@ -163,17 +164,19 @@ def example_answer(catalogue: Any) -> dict[str, str] | None:
     return {"request": EXAMPLE_REQUEST, "answer": answer}
 
 
-def request_context(action: Action) -> tuple[str, list[str]]:
+async def request_context(action: Action, analysis: Analysis, catalogue: Any,
+                          example: dict[str, str] | None) -> tuple[str, list[str]]:
     """The Boss's own words from memory: this turn's request (typed, or a voice note's
-    transcript and typed text) and the last few turns of the conversation before it, shortened
-    (the quoted text a step needs stays verbatim up to ``REQUEST_CHARS``)."""
-    words = boss_words(action.ctx.memory)
-    earlier = [_shorten(text, EARLIER_CHARS) for text in words.earlier[-EARLIER_TURNS:]]
-    return _shorten(words.request, REQUEST_CHARS), earlier
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    transcript and typed text; the quoted text a step needs stays verbatim up to
+    ``REQUEST_CHARS``) and the conversation before it that the plan prompt holds (the newest
+    turns verbatim, older ones summarized: actions/conversation.py), with room kept for a
+    re-ask's problems."""
+    described = catalogue.describe()
+    words = await budgeted_words(action, lambda request, earlier: action.ctx.prompts.render(
+        PLAN_PROMPT, analysis=analysis, catalogue=described,
+        request=shorten(request, REQUEST_CHARS), earlier=earlier, example=example,
+        feedback=""), reserve=FEEDBACK_TOKENS, answer_action=PLAN_PROMPT)
+    return shorten(words.request, REQUEST_CHARS), words.earlier
 
 
 async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
@@ -183,8 +186,8 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     each rejected plan is an event."""
     catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
-    request, earlier = request_context(action)
     schema, example = plan_schema(catalogue), example_answer(catalogue)
+    request, earlier = await request_context(action, analysis, catalogue, example)
     llm = action.ctx.llm.for_action(PLAN_PROMPT)
     problems: list[str] = []
     for _ in range(attempts):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actions.analyze_request import AnalyzeRequest
-from actions.boss_words import boss_words
+from actions.boss_words import budgeted_words
 from actions.memory_queries import latest_payload
 from actions.run_graphs import RunGraphs
 from actions.summarize_results import SummarizeResults
@@ -31,11 +31,13 @@ class ReviewResults(Action):
         )
         if replans < max_replans:
             analysis: Analysis | None = latest_payload(self.ctx.memory, news, AnalyzeRequest)
-            words = boss_words(self.ctx.memory)
+            steps = [s.model_dump(mode="json") for s in results.all_steps]
+            words = await budgeted_words(self, lambda request, earlier: self.render(
+                request=request, earlier=earlier, analysis=analysis,
+                replans_left=max_replans - replans, steps=steps))
             prompt = self.render(
                 request=words.request, earlier=words.earlier, analysis=analysis,
-                replans_left=max_replans - replans,
-                steps=[s.model_dump(mode="json") for s in results.all_steps],
+                replans_left=max_replans - replans, steps=steps,
             )
             review = await self.llm.ask_model([{"role": "user", "content": prompt}], Review)
             if review.verdict == "replan":

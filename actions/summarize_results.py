@@ -7,6 +7,7 @@ from typing import Any
 
 from actions.analyze_request import AnalyzeRequest
 from actions.boss_words import boss_words
+from actions.conversation import fit_history
 from actions.memory_queries import latest_payload
 from actions.report_checks import KnownNumbers, Problem, check_narrative
 from actions.run_graphs import RunGraphs
@@ -21,6 +22,8 @@ NOT_DONE = frozenset({StepStatus.FAILED, StepStatus.TERMINATED, StepStatus.SKIPP
 """Statuses the report must name as failed (or not run)."""
 SEVERITY = {"number": 1, "echo": 2, "empty": 3}
 """How bad each narrative problem is, to keep the milder of two bad answers."""
+REASK_TOKENS = 150
+"""Room the report prompt keeps for a re-ask's problem (the earlier turns fit in the rest)."""
 
 
 class SummarizeResults(Action):
@@ -42,16 +45,21 @@ class SummarizeResults(Action):
         else:
             steps = [StepResult(step_id=s.id, graph=s.graph, status=StepStatus.PLANNED)
                      for s in (plan.steps if plan else [])]
-        words = boss_words(memory)
+        words = boss_words(memory, recent=0)
         variables: dict[str, Any] = {
-            "request": words.request, "earlier": words.earlier,
+            "request": words.request, "earlier": [],
             "analysis": latest_payload(memory, news, AnalyzeRequest), "executed": executed,
             "notes": plan.notes.strip() if plan else "",
             "failed": [f"{_label(s)} ({s.graph})" for s in steps if s.status in NOT_DONE],
             "steps": [{"id": _label(s), "graph": s.graph, "status": s.status,
                        "outputs": s.outputs, "error": s.error} for s in steps],
+            "notebook": self._notes(words.request),
         }
-        known = self._known_numbers(words.request, words.earlier, steps)
+        history = await fit_history(self, lambda earlier: self.render(
+            **{**variables, "earlier": earlier}, problem=""), reserve=REASK_TOKENS)
+        variables["earlier"] = history.earlier
+        known = self._known_numbers(words.request, history.earlier, steps)
+        known.add_values(variables["notebook"])
         narrative, problem = await self._narrative(variables, known)
         table = results_section(steps, executed, planned=plan is not None)
         status = problem.status_line if problem else ""
@@ -81,11 +89,21 @@ class SummarizeResults(Action):
     def _instructions(self, variables: dict[str, Any], reask: str) -> str:
         """The prompt with its data left out: what an echoed answer would repeat."""
         blank = {**variables, "request": "", "earlier": [], "notes": "", "steps": [],
-                 "analysis": None, "problem": reask}
+                 "analysis": None, "problem": reask, "notebook": []}
         try:
             return self.render(**blank)
         except Exception:  # noqa: BLE001 - an SOP's own template may need its data
             return ""
+
+    def _notes(self, request: str) -> list[str]:
+        """The notebook's open items and kept ideas that share words with the request (none
+        when the notebook is off: ``analyze_request.notebook_on``)."""
+        from actions.analyze_request import notebook_on
+        from company.notebook import Notebook
+
+        if not request or not notebook_on(self.ctx):
+            return []
+        return [n.line() for n in Notebook(self.ctx.store).relevant(request, min_overlap=1)]
 
     def _known_numbers(self, request: str, earlier: list[str],
                        steps: list[StepResult]) -> KnownNumbers:

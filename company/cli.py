@@ -24,7 +24,7 @@ from company.cli_common import (
     preflight,
 )
 
-SUBCOMMANDS = ("graphs", "transcribe", "serve", "research", "models")
+SUBCOMMANDS = ("graphs", "transcribe", "serve", "research", "models", "notebook")
 
 EXAMPLES = """
 commands:
@@ -36,6 +36,7 @@ commands:
   startup.py serve                      the HTTP shim and voice page
   startup.py research ...               run request sets through SOP variants and compare
   startup.py models list|pull|import-whisper  the model cache (GGUF LLMs, Whisper checkpoints)
+  startup.py notebook [ideas|items] [--open]  the Boss's notebook (done|edit|drop|export ...)
 """
 
 

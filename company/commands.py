@@ -1,18 +1,23 @@
-"""Sub-commands of ``startup.py`` (graphs, transcribe, serve, research, models), lazily."""
+"""Sub-commands of ``startup.py`` (graphs, transcribe, serve, research, models, notebook),
+lazily."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 from company.cli_common import CommonOptions, LazyRoleLLM, add_common, fail, load_settings
+
+if TYPE_CHECKING:
+    from company.store import Store
 
 
 def dispatch(name: str, argv: list[str]) -> int:
     """Run the named sub-command."""
     handlers = {"graphs": graphs, "transcribe": transcribe, "serve": serve, "research": research,
-                "models": models}
+                "models": models, "notebook": notebook}
     try:
         return handlers[name](argv)
     except KeyboardInterrupt:
@@ -54,6 +59,14 @@ def transcribe(argv: list[str]) -> int:
                                      description="Transcribe audio files with Whisper.")
     parser.add_argument("files", nargs="+", help="audio files (wav, mp3, m4a, ogg, webm, flac)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--format", "-f", action="append", default=[], dest="formats",
+                        choices=["txt", "json", "srt", "vtt", "tsv", "all"],
+                        help="also write each file as this format (repeat for several; all: "
+                        "every one), as Whisper's CLI does")
+    parser.add_argument("--output-dir", "-o", default=".",
+                        help="where --format files go (default: the current folder)")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress bar even when stderr is not a terminal")
     add_common(parser)
     args = parser.parse_args(argv)
     try:
@@ -61,7 +74,11 @@ def transcribe(argv: list[str]) -> int:
         settings = WhisperSettings.model_validate(config.speech)
     except ValueError as exc:
         return fail(str(exc))
-    return transcribe_command(args.files, settings=settings, as_json=args.json)
+    formats = (["txt", "json", "srt", "vtt", "tsv"] if "all" in args.formats
+               else args.formats)
+    return transcribe_command(args.files, settings=settings, as_json=args.json,
+                              show_progress=True if args.progress else None, formats=formats,
+                              output_dir=args.output_dir)
 
 
 def serve(argv: list[str]) -> int:
@@ -100,6 +117,27 @@ def models(argv: list[str]) -> int:
     except ValueError as exc:
         return fail(str(exc))
     return models_command(rest, settings=settings)
+
+
+def notebook(argv: list[str]) -> int:
+    """``startup.py notebook [ideas|items] | done|edit|drop|reopen ID | export``: the Boss's
+    notebook in the workspace's store."""
+    from company.notebook_cli import notebook_command
+    from company.workspace import WorkspaceError, open_store
+
+    common, rest = _split_common("startup.py notebook", argv)
+    try:
+        config = load_settings(common)
+    except (ValueError, OSError) as exc:
+        return fail(str(exc))
+
+    def store() -> Store:
+        return open_store(config.workspace, config.store_path)
+
+    try:
+        return notebook_command(rest, store)
+    except WorkspaceError as exc:
+        return fail(str(exc))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,9 @@ class LLMSettings(BaseModel):
         default_factory=lambda: merge_answer_tokens(None),
         description="answer-token bound per action name, else 'default'; entries given "
                     "replace the shipped ones (company/llm/bounds.py)")
+    context_tokens: int | None = Field(default=None, ge=512, description="the context one "
+                                       "request gets; None: the provider's own "
+                                       "(company/llm/tokens.py)")
     call_deadline_s: float = Field(default=DEFAULT_CALL_DEADLINE_S, gt=0, description="the "
                                    "most one model call (one attempt) may take, any provider")
     cache: Literal["off", "record", "replay", "auto"] = "off"

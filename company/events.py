@@ -25,6 +25,8 @@ class EventKind(StrEnum):
     BUDGET = "budget"
     GRAPH_NODE = "graph_node"
     PROGRESS = "progress"
+    NOTEBOOK = "notebook"
+    """Notes were added to the Boss's notebook (``notes``: their id, kind, status, text)."""
     ERROR = "error"
     TASK_INTERRUPTED = "task_interrupted"
     TASK_FINISHED = "task_finished"

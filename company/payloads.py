@@ -39,16 +39,22 @@ class TranscriptPayload(BaseModel):
     error: str | None = None
 
 
-class Idea(BaseModel):
-    """Something worth remembering, with a priority."""
+SOURCE_HELP = "the Boss's exact words this came from, copied from the request"
 
+
+class Idea(BaseModel):
+    """Something the Boss said worth remembering (a preference, a fact they stated, a plan),
+    with the Boss's words it came from (``source``; empty in payloads stored before it)."""
+
+    source: str = Field(default="", description=SOURCE_HELP)
     text: str = Field(min_length=1)
     priority: Priority = "medium"
 
 
 class ActionItem(BaseModel):
-    """Something to do, with a priority."""
+    """Something to do, with a priority and the Boss's words it came from."""
 
+    source: str = Field(default="", description=SOURCE_HELP)
     text: str = Field(min_length=1)
     priority: Priority = "medium"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -18,7 +18,7 @@ from company.prompts import PromptLibrary
 from company.role import Role
 from company.run_options import RunSettings
 from company.status import TaskStatus
-from company.store import TaskRecord
+from company.store import Store, TaskRecord
 from company.workspace import export_run
 
 if TYPE_CHECKING:
@@ -54,8 +54,9 @@ class TaskRun:
         self.store = company.store
         self.bus: EventBus = company.buses.open(task.id)
         self.cost = CostManager(company.config.llm.prices, settings.budget.model_copy())
-        for row in self.store.usage(task.id):
-            self.cost.add(row.role, row.model, row.prompt_tokens, row.completion_tokens)
+        for call in turn_calls(self.store, task.id):
+            self.cost.add(call["role"], call.get("model") or "", call.get("prompt_tokens") or 0,
+                          call.get("completion_tokens") or 0)
         self.workspace: Path | None = None
         if settings.write_workspace:
             self.workspace = company.config.workspace / task.id
@@ -162,3 +163,19 @@ class TaskRun:
         return TaskOutcome(task_id=self.task.id, status=status, report=report, error=error,
                            rounds=rounds, workspace=where, usage=total.model_copy())
 
+
+BOSS_CAUSES = frozenset({"UserRequirement", "VoiceRequest"})
+
+
+def turn_calls(store: Store, task_id: str) -> list[dict[str, Any]]:
+    """The counted LLM calls of the task's newest turn (since the Boss's newest message): the
+    budget, like ``n_round``, applies to one request, so a follow-up starts afresh and a
+    resumed turn keeps what it spent (replays from the journal were never counted)."""
+    calls: list[dict[str, Any]] = []
+    for event in store.events(task_id):
+        data = event.data
+        if event.kind == EventKind.MESSAGE and data.get("cause_by") in BOSS_CAUSES:
+            calls = []
+        elif event.kind == EventKind.LLM_CALL and data.get("source") != "journal":
+            calls.append(data)
+    return calls

@@ -1,4 +1,6 @@
-"""SQLite persistence: tasks, the message log, role cursors, events, LLM calls, usage, ideas."""
+"""SQLite persistence: tasks, the message log, role cursors, events, LLM calls, usage, the
+notebook (ideas and action items; the older ``ideas`` table stays readable), conversation
+summaries."""
 
 from __future__ import annotations
 
@@ -85,6 +87,31 @@ CREATE TABLE IF NOT EXISTS ideas (
     created_at TEXT NOT NULL,
     UNIQUE (message_id, text)
 );
+CREATE TABLE IF NOT EXISTS notebook (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('idea', 'item')),
+    text TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    source TEXT NOT NULL DEFAULT '',
+    task_id TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT '',
+    mentions INTEGER NOT NULL DEFAULT 1,
+    search TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notebook_by_kind ON notebook(kind, status, updated_at);
+CREATE INDEX IF NOT EXISTS notebook_by_update ON notebook(updated_at);
+CREATE TABLE IF NOT EXISTS summaries (
+    task_id TEXT NOT NULL,
+    last_turn INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (task_id, last_turn)
+);
 CREATE TABLE IF NOT EXISTS graph_executions (
     task_id TEXT NOT NULL,
     step_key TEXT NOT NULL,
@@ -96,6 +123,12 @@ CREATE TABLE IF NOT EXISTS graph_executions (
 );
 """
 
+
+NOTE_COLUMNS = ("id", "kind", "text", "priority", "status", "tags", "source", "task_id",
+                "message_id", "mentions", "search", "created_at", "updated_at")
+"""The notebook table's columns, in order (``tags`` is a JSON list; ``search`` the normalised
+text, source and tags that searches read)."""
+_NOTE_WRITABLE = frozenset(NOTE_COLUMNS) - {"id"}
 
 _BRIEF_COLUMNS = ("id, request, sop_name, '' AS sop_text, llm_spec, options, status, error,"
                   " NULL AS report, rounds, created_at, updated_at")
@@ -143,6 +176,17 @@ class MessageHead(BaseModel):
     content_chars: int
     payload: dict[str, Any] | None = None
     payload_chars: int | None = None
+
+
+class HistorySummary(BaseModel):
+    """A summary of a task's conversation: turns 1 to ``last_turn``, the last of them ending
+    with message ``last_seq`` (actions/conversation.py)."""
+
+    task_id: str
+    last_turn: int
+    last_seq: int
+    text: str
+    created_at: str
 
 
 class StoredCall(BaseModel):
@@ -452,6 +496,98 @@ class Store:
         keys = ("task_id", "message_id", "text", "priority", "created_at")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    # notebook ----------------------------------------------------------
+    def insert_note(self, values: dict[str, Any]) -> int:
+        """Insert a notebook row (``tags`` a list) and return its id."""
+        row = self._note_values(values)
+        cols = ", ".join(row)
+        marks = ",".join("?" * len(row))
+        cursor = self._exec(f"INSERT INTO notebook ({cols}) VALUES ({marks})", tuple(row.values()))
+        return int(cursor.lastrowid or 0)
+
+    def update_note(self, note_id: int, values: dict[str, Any]) -> None:
+        """Change some columns of a notebook row."""
+        row = self._note_values(values)
+        cols = ", ".join(f"{k}=?" for k in row)
+        self._exec(f"UPDATE notebook SET {cols} WHERE id=?", (*row.values(), note_id))
+
+    def note(self, note_id: int) -> dict[str, Any] | None:
+        """One notebook row, or None."""
+        rows = self._rows(f"SELECT {', '.join(NOTE_COLUMNS)} FROM notebook WHERE id=?",
+                          (note_id,))
+        return self._note(rows[0]) if rows else None
+
+    def find_notes(
+        self, *, kinds: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
+        words: tuple[str, ...] = (), tag: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Notebook rows, most recently updated first: of these kinds and statuses (any when
+        empty), whose ``search`` column holds every one of ``words`` (as literal text: LIKE
+        wildcards are escaped), carrying ``tag``."""
+        where, params = self._note_filter(kinds, statuses, words, tag)
+        rows = self._rows(
+            f"SELECT {', '.join(NOTE_COLUMNS)} FROM notebook {where}"
+            " ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [self._note(r) for r in rows]
+
+    def count_notes(self, *, kinds: tuple[str, ...] = (), statuses: tuple[str, ...] = (),
+                    words: tuple[str, ...] = (), tag: str | None = None) -> int:
+        """How many notebook rows ``find_notes`` would give without a limit."""
+        where, params = self._note_filter(kinds, statuses, words, tag)
+        return int(self._rows(f"SELECT COUNT(*) FROM notebook {where}", params)[0][0])
+
+    @staticmethod
+    def _note_filter(kinds: tuple[str, ...], statuses: tuple[str, ...], words: tuple[str, ...],
+                     tag: str | None) -> tuple[str, tuple[Any, ...]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (("kind", kinds), ("status", statuses)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += values
+        for word in words:
+            clauses.append("search LIKE ? ESCAPE '\\'")
+            params.append("%" + like_literal(word) + "%")
+        if tag is not None:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(notebook.tags) WHERE value = ?)")
+            params.append(tag)
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+    @staticmethod
+    def _note_values(values: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(values) - _NOTE_WRITABLE
+        if unknown:
+            raise ValueError(f"not notebook columns: {', '.join(sorted(unknown))}")
+        row = dict(values)
+        if "tags" in row:
+            row["tags"] = json.dumps(list(row["tags"]), ensure_ascii=False)
+        return row
+
+    @staticmethod
+    def _note(row: tuple[Any, ...]) -> dict[str, Any]:
+        data = dict(zip(NOTE_COLUMNS, row, strict=True))
+        data["tags"] = json.loads(data["tags"] or "[]")
+        return data
+
+    # conversation summaries --------------------------------------------
+    def save_summary(self, task_id: str, last_turn: int, last_seq: int, text: str) -> None:
+        """Keep the summary of a task's turns 1 to ``last_turn`` (replacing an older one)."""
+        self._exec(
+            "INSERT OR REPLACE INTO summaries (task_id, last_turn, last_seq, text, created_at)"
+            " VALUES (?,?,?,?,?)",
+            (task_id, last_turn, last_seq, text, utc_now().isoformat()),
+        )
+
+    def summaries(self, task_id: str) -> list[HistorySummary]:
+        """A task's conversation summaries, by the last turn they cover."""
+        rows = self._rows(
+            "SELECT task_id, last_turn, last_seq, text, created_at FROM summaries"
+            " WHERE task_id=? ORDER BY last_turn", (task_id,))
+        keys = ("task_id", "last_turn", "last_seq", "text", "created_at")
+        return [HistorySummary.model_validate(dict(zip(keys, r, strict=True))) for r in rows]
+
     # graph executions --------------------------------------------------
     def record_execution(
         self, task_id: str, step_key: str, where_run: str, graph_id: str, execution_id: str
@@ -470,3 +606,9 @@ class Store:
             (task_id, step_key),
         )
         return rows[0][0] if rows else None
+
+
+def like_literal(text: str) -> str:
+    """``text`` for a LIKE pattern with ``ESCAPE '\\'``: its ``%``, ``_`` and ``\\`` match
+    themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -8,6 +8,7 @@ import pytest
 
 from company.company import Company
 from company.events import EventKind
+from company.notebook import Notebook
 from company.run import INTERRUPT
 from company.run_options import RunOptions
 from company.sop import load_sop, parse_sop
@@ -26,8 +27,9 @@ async def test_request_becomes_analysis_plan_and_report(config, store):
     ws = config.workspace / outcome.task_id
     assert (ws / "report.md").read_text().startswith("# Report")
     assert len((ws / "messages.jsonl").read_text().splitlines()) == 4
-    ideas = store.ideas(outcome.task_id)
-    assert [i["text"] for i in ideas] == [ANALYSIS["ideas"][0]["text"]]
+    # the scripted idea quotes none of the Boss's words: not kept; the item is
+    assert store.ideas(outcome.task_id) == []
+    assert [n.text for n in Notebook(store).list_notes()] == ["Multiply 6 by 7"]
     usage = {u.role: u for u in store.usage(outcome.task_id)}
     assert set(usage) == {"Analyst", "Planner"} and usage["Analyst"].calls == 2
     assert outcome.usage.calls == 3 and outcome.rounds == 3
@@ -100,6 +102,20 @@ async def test_budget_exhausted_stops_the_run(config, store):
     budget = [e for e in store.events(outcome.task_id) if e.kind is EventKind.BUDGET]
     assert budget[-1].data.get("exhausted") is True
     assert len(provider.calls) == 1
+
+
+async def test_the_call_budget_is_per_request_so_follow_ups_start_afresh(config, store):
+    text = load_sop("plan-only").text.replace("max_llm_calls: 20", "max_llm_calls: 3")
+    sop = parse_sop(text, source="three-per-request.yaml")  # a plan-only turn makes 3 calls
+    company, provider = scripted_company(config, store)
+    first = await company.run("What is 6 times 7?", RunOptions(sop=sop))
+    for follow_up in ("And now add 1.", "And now subtract 2."):
+        company.add_boss_message(first.task_id, follow_up)
+        again = await company.run_task(first.task_id, RunOptions(sop=sop))
+        assert again.status == "done", again.error
+        assert again.usage.calls == 3  # this request's calls, not the task's
+    assert len(provider.calls) == 9
+    assert sum(u.calls for u in store.usage(first.task_id)) == 9  # the task's totals stay
 
 
 async def test_invalid_plan_is_rejected_and_corrected(config, store):

@@ -429,3 +429,17 @@ async def test_an_answer_rejected_every_time_fails_naming_the_server_error(
     with pytest.raises(LLMInvalidOutput, match="peg-native format"):
         await llm.ask_model(user("plan"), Verdict, role="Planner", action="WritePlan")
     assert fake_ollama.chat_calls == 2
+
+
+async def test_the_embedded_model_s_rejected_answer_is_drawn_again_too(
+        fake_ollama: FakeOllama) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        if rule.used == 1:
+            rule.status = 200
+            return PEG
+        return json.dumps({"verdict": "accept"})
+
+    rule = fake_ollama.on("plan", reply, status=500)
+    llm = LLM(embedded_on(fake_ollama, 512), model="qwen2.5", cost=CostManager())
+    verdict = await llm.ask_model(user("plan"), Verdict, role="Planner", action="WritePlan")
+    assert verdict.verdict == "accept" and fake_ollama.chat_calls == 2

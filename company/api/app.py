@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from company.api.errors import install_error_handlers
 from company.api.limits import BodyLimit, BodyTimeout
 from company.api.pool import RunPool
-from company.api.routes import events, health, messages, page, tasks
+from company.api.routes import audio, events, health, messages, notebook, page, tasks, transcripts
 from company.api.schemas import SOP_NAME_PATTERN
 from company.api.settings import ApiSettings
 from company.api.sops import SopResolver
@@ -80,7 +80,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyTimeout, idle_s=settings.body_idle_timeout_s,
                        total_s=settings.body_timeout_s)
-    for module in (tasks, messages, events, health, page):
+    for module in (tasks, messages, transcripts, audio, notebook, events, health, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     _document(app, SopResolver(config.sop), secured=bool(settings.api_key))

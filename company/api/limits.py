@@ -11,7 +11,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-STREAMED = re.compile(r"^/v1/tasks/(voice|[^/]+/messages)$")
+STREAMED = re.compile(r"^/v1/(tasks/(voice|[^/]+/messages)|audio/(transcriptions|translations))$")
 """Routes that parse their bodies as streams with their own limits."""
 
 

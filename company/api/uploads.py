@@ -102,6 +102,8 @@ class UploadForm:
 
     fields: dict[str, str] = field(default_factory=dict)
     audio: SavedFile | None = None
+    values: dict[str, list[str]] = field(default_factory=dict)
+    """Every value of each text field, in order (``fields`` keeps the last; ``name[]`` lists)."""
 
 
 def safe_filename(name: str) -> str:
@@ -118,12 +120,12 @@ def audio_suffix(filename: str, content_type: str) -> str:
     return _TYPE_SUFFIX.get(content_type.split(";")[0].strip().lower(), ".audio")
 
 
-def multipart_boundary(request: Request) -> bytes:
+def multipart_boundary(request: Request, file_field: str = AUDIO_FIELD) -> bytes:
     """The boundary of a multipart/form-data request, or a 415."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary or len(boundary) > 200:
-        raise ApiError(415, "send multipart/form-data with an 'audio' file field")
+        raise ApiError(415, f"send multipart/form-data with the {file_field!r} file field")
     return boundary
 
 
@@ -176,24 +178,26 @@ class _Part:
 
 
 async def receive_form(
-    request: Request, *, directory: Path, stem: str, limits: UploadLimits
+    request: Request, *, directory: Path, stem: str, limits: UploadLimits,
+    file_field: str = AUDIO_FIELD,
 ) -> UploadForm:
-    """Stream a multipart body: the ``audio`` part to ``directory`` under a temporary name (its
-    final name ``stem.<ext>`` once committed), text fields to memory.
+    """Stream a multipart body: the ``file_field`` part (``audio``) to ``directory`` under a
+    temporary name (its final name ``stem.<ext>`` once committed), text fields to memory.
 
     Raises 413 as soon as the file, the text fields, the part count or the whole body passes
     its limit (chunked bodies included), 400 for a malformed or interrupted body or an
     over-long field name, 415 when it is not multipart, 422 for two files.
     The partly written file is removed on every error.
     """
-    boundary = multipart_boundary(request)
+    boundary = multipart_boundary(request, file_field)
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise limits.too_large()
     form = UploadForm()
     collector = _Collector()
     parser = MultipartParser(boundary, collector.callbacks())
-    state: dict[str, Any] = {"part": None, "fields": 0, "parts": 0, "ended": False}
+    state: dict[str, Any] = {"part": None, "fields": 0, "parts": 0, "ended": False,
+                             "file_field": file_field}
     received = 0
     try:
         async for chunk in request.stream():
@@ -250,7 +254,7 @@ async def _drain(
         elif kind == "header" and part is not None:
             part.headers[value[0]] = value[1]
         elif kind == "headers" and part is not None:
-            await _open_part(part, form, directory, stem, limits)
+            await _open_part(part, form, directory, stem, limits, state["file_field"])
         elif kind == "data" and part is not None:
             part.size += len(value)
             if part.file is not None:
@@ -273,7 +277,8 @@ async def _drain(
 
 
 async def _open_part(
-    part: _Part, form: UploadForm, directory: Path, stem: str, limits: UploadLimits
+    part: _Part, form: UploadForm, directory: Path, stem: str, limits: UploadLimits,
+    file_field: str = AUDIO_FIELD,
 ) -> None:
     disposition, params = parse_options_header(part.headers.get(b"content-disposition", b""))
     if disposition != b"form-data" or b"name" not in params:
@@ -285,10 +290,10 @@ async def _open_part(
     raw_filename = params.get(b"filename")
     part.filename = raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
     part.content_type = part.headers.get(b"content-type", b"").decode("latin-1")
-    if part.name != AUDIO_FIELD:
+    if part.name != file_field:
         return
     if form.audio is not None:
-        raise ApiError(422, "send one 'audio' file, not several")
+        raise ApiError(422, f"send one {file_field!r} file, not several")
     filename = safe_filename(part.filename or "")
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{stem}{audio_suffix(filename, part.content_type)}"
@@ -309,6 +314,8 @@ async def _close_part(part: _Part, form: UploadForm) -> None:
     if part.filename is not None:
         return
     try:
-        form.fields[part.name] = bytes(part.buffer).decode("utf-8")
+        value = bytes(part.buffer).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(422, f"the field {part.name!r} is not UTF-8 text") from exc
+    form.fields[part.name] = value
+    form.values.setdefault(part.name, []).append(value)

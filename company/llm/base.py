@@ -82,7 +82,9 @@ PullProgress = Callable[[str, int | None, int | None], None]
 class Provider(Protocol):
     """A chat model server. Optional extras the LLM facade uses when present: ``prepare()``
     (awaited before each call, outside its deadline: e.g. loading a model) and
-    ``answer_ceiling`` (the longest answer the provider allows, named in cut-off errors)."""
+    ``answer_ceiling`` (the longest answer the provider allows, named in cut-off errors);
+    prompt budgets (company/llm/tokens.py) use ``context_tokens`` (the context one request
+    gets) and ``count_tokens(text)`` (its tokenizer's count, or None when it cannot tell)."""
 
     name: str
     host: str

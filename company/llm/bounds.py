@@ -18,6 +18,7 @@ DEFAULT_ANSWER_TOKENS: dict[str, int] = {
     "ReviewResults": 200,   # a verdict and a sentence or two of feedback
     "RoleReact": 128,       # one action name and a short reason
     "RolePlan": 192,        # a few action names and a short reason
+    "SummarizeHistory": 300,  # the earlier turns of a long conversation in a paragraph
     DEFAULT_KEY: 512,
 }
 """Answer-token bounds sized to each action's answer (see config/config.yaml)."""

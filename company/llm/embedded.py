@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDED_MODEL = "qwen2.5-coder:1.5b"
 GGUF_MAGIC = b"GGUF"
+TOKENIZE_TIMEOUT_S = 10.0
+"""How long counting a prompt's tokens may take (loopback, no decoding)."""
+TOKEN_COUNTS_KEPT = 4096
+"""Texts whose token counts a provider remembers (history lines recur in every prompt)."""
 
 
 def machine_threads() -> int:
@@ -193,6 +197,7 @@ class EmbeddedProvider:
         self._server: EmbeddedServer | None = None
         self._client: Any = None
         self._start_lock = asyncio.Lock()
+        self._token_counts: dict[str, int] = {}
 
     @property
     def host(self) -> str:
@@ -266,6 +271,38 @@ class EmbeddedProvider:
             raise LLMUnavailable(str(exc)) from exc
 
     @property
+    def context_tokens(self) -> int:
+        """The context one request gets: llama.cpp shares ``ctx_size`` among its slots."""
+        return self.settings.ctx_size // self.settings.resolved_parallel()
+
+    async def count_tokens(self, text: str) -> int | None:
+        """The tokens of ``text`` by the model's own tokenizer (llama.cpp's ``/tokenize``);
+        None while the server is not running or does not answer (the caller estimates)."""
+        import httpx
+
+        from company.llm.guard import is_allowed
+
+        if text in self._token_counts:
+            return self._token_counts[text]
+        server = self._server
+        url = server.url if server is not None and server.running else None
+        if not url or not is_allowed(url):
+            return None
+        try:
+            async with httpx.AsyncClient(timeout=TOKENIZE_TIMEOUT_S) as http:
+                response = await http.post(f"{url}/tokenize",
+                                           json={"content": text, "add_special": False})
+            tokens = response.json().get("tokens") if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return None
+        if not isinstance(tokens, list):
+            return None
+        if len(self._token_counts) >= TOKEN_COUNTS_KEPT:
+            self._token_counts.clear()
+        self._token_counts[text] = len(tokens)
+        return len(tokens)
+
+    @property
     def answer_ceiling(self) -> int:
         """The longest answer this provider lets any call have (``llm.embedded.max_tokens``)."""
         return self.settings.max_tokens
@@ -286,8 +323,8 @@ class EmbeddedProvider:
         served = request.model_copy(update={"model": self.model, "max_tokens": bound})
         try:
             return await self._client.chat(served)
-        except LLMServerError as exc:
-            raise LLMServerError(f"embedded {self.model}: {exc}") from exc
+        except LLMServerError as exc:  # same kind (a rejected answer stays one), named
+            raise type(exc)(f"embedded {self.model}: {exc}") from exc
 
     async def reachable(self) -> bool:
         """True when the server is up or its model file is in the cache."""

@@ -1,9 +1,11 @@
-"""Decode any common audio file (path or bytes) to 16 kHz mono float32 samples with PyAV."""
+"""Decode any common audio file (path or bytes) to 16 kHz mono float32 samples with PyAV,
+whole (``decode_audio``) or incrementally (``open_audio``)."""
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,7 @@ __all__ = [
     "AudioLimits",
     "AudioNotFound",
     "AudioSource",
+    "AudioStream",
     "AudioTooLarge",
     "AudioTooLong",
     "CorruptAudio",
@@ -41,6 +44,7 @@ __all__ = [
     "check_samples",
     "decode_audio",
     "frame_rms",
+    "open_audio",
 ]
 
 SAMPLE_RATE = 16_000
@@ -61,9 +65,10 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"#!AMR", "AMR"),
 )
 # Formats whose declared duration is exact (mp3/aac may only estimate it from the bitrate).
-_EXACT_DURATION_FORMATS = ("wav", "flac", "ogg", "matroska", "webm", "mov", "mp4", "aiff")
+_EXACT_FORMATS = ("wav", "flac", "ogg", "matroska", "webm", "mov", "mp4", "aiff")
 _MAX_BAD_PACKET_RATIO = 0.2
 _MIN_DECODED_RATIO = 0.5
+_LOUDNESS_FRAME = SAMPLE_RATE // 20  # 50 ms: the silence check's frame
 
 
 class AudioLimits(BaseModel):
@@ -109,10 +114,105 @@ def decode_audio(
 
     Raises a subclass of ``AudioError`` whose message names the file and the limit broken.
     """
+    with open_audio(source, limits=limits, name=name) as stream:
+        chunks = list(stream)
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+
+def open_audio(
+    source: AudioSource, *, limits: AudioLimits | None = None, name: str | None = None
+) -> AudioStream:
+    """Open ``source`` for incremental decoding (iterate the result for 16 kHz mono chunks).
+
+    The size, the container, its first audio stream and the stream's rate and channels are
+    checked here. Use it as a context manager, or call ``close()``.
+    """
     limits = limits or AudioLimits()
     label, payload, head = _read_source(source, name, limits)
-    samples = _decode(payload, head, label, limits)
-    return check_samples(samples, limits=limits, name=label)
+    container = _open_container(payload, head, label)
+    try:
+        return AudioStream(container, label, limits)
+    except BaseException:
+        container.close()
+        raise
+
+
+class AudioStream:
+    """An opened audio file decoded frame by frame into 16 kHz mono float32 chunks.
+
+    Iterating runs every check of ``decode_audio`` as the data arrives (packet and frame sizes,
+    rates, channels, running duration, NaN samples); the checks that need the whole file
+    (undecodable packets, truncation, emptiness, silence) run when the end is reached, so a
+    completed iteration means the file is as good as ``decode_audio`` would have found it.
+    Memory: one decoded frame at a time, whatever the duration.
+    """
+
+    def __init__(self, container: av.container.InputContainer, label: str, limits: AudioLimits):
+        """Wrap an opened container (refuses one without audio, or with an absurd format)."""
+        self.label = label
+        self.limits = limits
+        self._container = container
+        self._started = False
+        self.decoded_samples = 0
+        """16 kHz samples produced so far."""
+        if not container.streams.audio:
+            kind = container.format.name
+            raise NotAudio(
+                f"{label}: not an audio file (format '{kind}' has no audio stream)", source=label
+            )
+        codec = container.streams.audio[0].codec_context
+        if codec is not None:  # an absurd rate or channel count is named before any duration
+            _Guard(label, limits).check_format(codec.sample_rate, codec.channels)
+        self.declared_seconds = _declared_seconds(container)
+        """The duration the container declares (an estimate for mp3/aac), or None."""
+
+    @property
+    def declared_over_limit(self) -> bool:
+        """Whether the declared duration is over ``limits.max_seconds`` (by more than 1 s).
+
+        Headers can lie (a damaged file may declare days), so this is not an error: the running
+        count refuses a clip that really is too long. A streaming consumer can hold its work
+        back until the end for such a file instead of spending model time on it.
+        """
+        declared = self.declared_seconds
+        return declared is not None and declared > self.limits.max_seconds + 1.0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """The decoded chunks in order (once: a stream cannot be rewound)."""
+        if self._started:
+            raise RuntimeError(f"{self.label}: the audio stream was already read")
+        self._started = True
+        return self._chunks()
+
+    def close(self) -> None:
+        """Close the container (and the file it reads)."""
+        self._container.close()
+
+    def __enter__(self) -> AudioStream:
+        """The stream itself."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the container."""
+        self.close()
+
+    def _chunks(self) -> Iterator[np.ndarray]:
+        """Decode packet by packet; see ``_decode_stream`` for the per-packet checks."""
+        loudness = _Loudness()
+        for chunk in _decode_stream(self._container, self.label, self.limits):
+            if not np.isfinite(chunk.sum(dtype=np.float64)):  # float64: no overflow
+                raise CorruptAudio(
+                    f"{self.label}: the audio contains invalid samples (NaN or infinite)",
+                    source=self.label,
+                )
+            loudness.add(chunk)
+            self.decoded_samples += chunk.size
+            yield chunk
+        if self.decoded_samples == 0:
+            raise EmptyAudio(f"{self.label}: the file contains no audio samples", source=self.label)
+        loudest = loudness.finish()
+        if loudest < self.limits.silence_rms:
+            raise _silent(self.label, loudest, self.limits)
 
 
 def check_samples(
@@ -135,14 +235,43 @@ def check_samples(
             f"of {limits.max_seconds:g} s",
             source=name,
         )
-    loudest = float(frame_rms(samples, SAMPLE_RATE // 20).max())
+    loudest = float(frame_rms(samples, _LOUDNESS_FRAME).max())
     if loudest < limits.silence_rms:
-        raise SilentAudio(
-            f"{name}: the audio is silent (loudest 50 ms has RMS {loudest:.2e}, "
-            f"below the threshold {limits.silence_rms:.0e})",
-            source=name,
-        )
+        raise _silent(name, loudest, limits)
     return samples
+
+
+def _silent(name: str, loudest: float, limits: AudioLimits) -> SilentAudio:
+    """The error for audio whose loudest 50 ms frame is under the threshold."""
+    return SilentAudio(
+        f"{name}: the audio is silent (loudest 50 ms has RMS {loudest:.2e}, "
+        f"below the threshold {limits.silence_rms:.0e})",
+        source=name,
+    )
+
+
+class _Loudness:
+    """The loudest 50 ms frame of a stream, the frames aligned as ``frame_rms`` aligns them on
+    the whole clip (so the verdict equals ``check_samples``')."""
+
+    def __init__(self) -> None:
+        self.loudest = 0.0
+        self._rest = np.zeros(0, dtype=np.float32)
+
+    def add(self, chunk: np.ndarray) -> None:
+        """Measure the whole frames of the samples so far; keep the partial one."""
+        data = np.concatenate([self._rest, chunk]) if self._rest.size else chunk
+        whole = data.size - data.size % _LOUDNESS_FRAME
+        if whole:
+            self.loudest = max(self.loudest, float(frame_rms(data[:whole], _LOUDNESS_FRAME).max()))
+        self._rest = data[whole:].copy()
+
+    def finish(self) -> float:
+        """The loudest frame RMS, the last (partial) frame included."""
+        if self._rest.size:
+            self.loudest = max(self.loudest, float(frame_rms(self._rest, _LOUDNESS_FRAME).max()))
+            self._rest = self._rest[:0]
+        return self.loudest
 
 
 def frame_rms(samples: np.ndarray, frame: int) -> np.ndarray:
@@ -193,30 +322,27 @@ def _read_source(
     return label, payload, head
 
 
-def _decode(payload: str | io.BytesIO, head: bytes, label: str, limits: AudioLimits) -> np.ndarray:
-    """Open the container and decode its first audio stream, resampled to 16 kHz mono."""
+def _open_container(
+    payload: str | io.BytesIO, head: bytes, label: str
+) -> av.container.InputContainer:
+    """Open the container (an unreadable one is classified as corrupt, text or unknown)."""
     import av
 
     try:
-        container = av.open(payload, mode="r", metadata_errors="ignore")
+        return av.open(payload, mode="r", metadata_errors="ignore")
     except (av.FFmpegError, ValueError) as exc:
         raise _open_failure(head, label, exc) from exc
-    with container:
-        if not container.streams.audio:
-            kind = container.format.name
-            raise NotAudio(
-                f"{label}: not an audio file (format '{kind}' has no audio stream)", source=label
-            )
-        return _decode_stream(container, label, limits)
 
 
 def _decode_stream(
     container: av.container.InputContainer, label: str, limits: AudioLimits
-) -> np.ndarray:
+) -> Iterator[np.ndarray]:
     """Demux and decode packet by packet, tolerating a few bad packets, stopping at the limit.
 
     Every packet and frame is checked before it costs memory: a packet's size before decoding,
     a frame's rate, channels and duration (and the running duration) before resampling.
+    Yields mono float32 chunks; the bad-packet ratio and the declared duration are checked at
+    the end.
     """
     import av
 
@@ -242,8 +368,8 @@ def _decode_stream(
             good += 1
             for frame in frames:
                 guard.check_frame(frame.samples, frame.sample_rate, frame.layout.nb_channels)
-                output.take(resampler.resample(frame))
-        output.take(resampler.resample(None))
+                yield from output.take(resampler.resample(frame))
+        yield from output.take(resampler.resample(None))
     except av.FFmpegError as exc:
         raise CorruptAudio(
             f"{label}: the audio data is damaged ({_reason(exc)})", source=label
@@ -257,7 +383,6 @@ def _decode_stream(
             source=label,
         )
     _check_declared_duration(container, output.total, label)
-    return output.samples()
 
 
 class _Guard:
@@ -313,17 +438,16 @@ class _Guard:
 
 
 class _Output:
-    """The resampled mono chunks, counted against the duration limit as they arrive."""
+    """Turns resampled frames into mono chunks, counted against the duration limit."""
 
     def __init__(self, label: str, limits: AudioLimits) -> None:
         self.label = label
         self.limits = limits
         self.max_samples = int(limits.max_seconds * SAMPLE_RATE)
-        self.chunks: list[np.ndarray] = []
         self.total = 0
 
-    def take(self, frames: list[av.AudioFrame]) -> None:
-        """Downmix packed float frames to mono and keep them (AudioTooLong past the limit)."""
+    def take(self, frames: list[av.AudioFrame]) -> Iterator[np.ndarray]:
+        """Downmix packed float frames to mono and yield them (AudioTooLong past the limit)."""
         for frame in frames:
             channels = frame.layout.nb_channels
             packed = frame.to_ndarray().reshape(-1)  # (1, samples * channels), interleaved
@@ -336,13 +460,8 @@ class _Output:
                 raise _too_long(self.label, self.limits)
             chunk = chunk.astype(np.float32, copy=False)
             np.clip(chunk, -1.0, 1.0, out=chunk)  # float files may hold anything; NaN stays
-            self.chunks.append(chunk)
-
-    def samples(self) -> np.ndarray:
-        """Everything decoded, as one float32 array."""
-        if not self.chunks:
-            return np.zeros(0, dtype=np.float32)
-        return self.chunks[0] if len(self.chunks) == 1 else np.concatenate(self.chunks)
+            if chunk.size:
+                yield chunk
 
 
 def _too_long(label: str, limits: AudioLimits) -> AudioTooLong:
@@ -351,14 +470,20 @@ def _too_long(label: str, limits: AudioLimits) -> AudioTooLong:
     )
 
 
+def _declared_seconds(container: av.container.InputContainer) -> float | None:
+    """The duration the container declares, seconds (None when it declares none)."""
+    if container.duration is None or container.duration <= 0:
+        return None
+    return container.duration / 1_000_000  # av.time_base is microseconds
+
+
 def _check_declared_duration(
     container: av.container.InputContainer, decoded_samples: int, label: str
 ) -> None:
     """Fail when far less audio decoded than the container declares (truncated or damaged)."""
-    fmt = container.format.name
-    if container.duration is None or not any(name in fmt for name in _EXACT_DURATION_FORMATS):
+    declared = _declared_seconds(container)
+    if declared is None or not any(name in container.format.name for name in _EXACT_FORMATS):
         return
-    declared = container.duration / 1_000_000  # av.time_base is microseconds
     decoded = decoded_samples / SAMPLE_RATE
     if declared >= 1.0 and decoded < _MIN_DECODED_RATIO * declared:
         raise CorruptAudio(

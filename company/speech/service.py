@@ -1,7 +1,9 @@
 """The async Whisper service: decode audio, cut windows, batch-decode them on the model's worker.
 
 One ``WhisperService`` per model per process (see ``get_service``); any number of coroutines, on
-any number of event loops and threads, may await ``transcribe`` on it concurrently.
+any number of event loops and threads, may await ``transcribe`` on it concurrently. Files are
+streamed (``company.speech.streaming``): decoded, cut and transcribed a few windows at a time,
+so an hour costs the memory of a minute.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from company.speech.results import (
     majority_language,
 )
 from company.speech.settings import WhisperSettings
-from company.speech.windows import WINDOW_SECONDS, split_windows
+from company.speech.streaming import (
+    AudioProgress,
+    AudioProgressCallback,
+    StreamedTranscription,
+    WindowProgressCallback,
+)
+from company.speech.windows import WINDOW_SECONDS, Window, split_windows
 from company.speech.worker import CallRequest, ModelWorker, WindowRequest, WorkerStats
 
 if TYPE_CHECKING:
@@ -32,8 +40,19 @@ if TYPE_CHECKING:
 AudioInput = AudioSource | np.ndarray
 """A file path, the file's bytes, or already-decoded 16 kHz mono float32 samples."""
 
-ProgressCallback = Callable[[int, int], None]
-"""Called on the caller's event loop with (windows done, windows total)."""
+ProgressCallback = WindowProgressCallback
+"""Called on the caller's event loop with (windows done, windows total); while a file is still
+being decoded the total is an estimate from its declared duration (exact in the last call)."""
+
+__all__ = [
+    "AudioInput",
+    "AudioProgress",
+    "AudioProgressCallback",
+    "ProgressCallback",
+    "WhisperService",
+    "close_services",
+    "get_service",
+]
 
 T = TypeVar("T")
 
@@ -43,10 +62,22 @@ _INLINE_CHECK_SAMPLES = 300 * SAMPLE_RATE  # longer arrays are checked off the e
 class WhisperService:
     """Transcribes audio with one lazily loaded Whisper model, batching concurrent requests."""
 
-    def __init__(self, settings: WhisperSettings | None = None) -> None:
-        """Create the service; nothing is loaded until the first request (or ``load()``)."""
+    def __init__(
+        self,
+        settings: WhisperSettings | None = None,
+        *,
+        max_windows_in_flight: int | None = None,
+        worker: ModelWorker | None = None,
+    ) -> None:
+        """Create the service; nothing is loaded until the first request (or ``load()``).
+
+        ``max_windows_in_flight``: the most windows of one streamed file at the worker at once
+        (None: two batches, so the worker has the next batch while the decoder cuts more).
+        ``worker``: the model worker to use (tests instrument it); by default a new one.
+        """
         self.settings = settings or WhisperSettings()
-        self._worker = ModelWorker(self.settings)
+        self.max_windows_in_flight = max_windows_in_flight or 2 * self.settings.batch_size
+        self._worker = worker or ModelWorker(self.settings)
 
     @property
     def stats(self) -> WorkerStats:
@@ -69,45 +100,76 @@ class WhisperService:
         language: str | None = None,
         name: str | None = None,
         progress: ProgressCallback | None = None,
+        audio_progress: AudioProgressCallback | None = None,
     ) -> Transcription:
         """Transcribe one clip; its windows are decoded in batches with other waiting requests.
 
-        ``language`` overrides the configured one (None: configured, else auto-detect).
+        A file (path or bytes) is streamed: decoded incrementally, its windows sent to the
+        worker as they are cut, at most ``max_windows_in_flight`` at once. Samples are cut
+        and sent at once. ``language`` overrides the configured one (None: configured, else
+        auto-detect). ``progress`` gets (windows done, total), ``audio_progress`` an
+        ``AudioProgress`` (audio seconds), both after each window.
         Raises ``AudioError`` subclasses for bad audio and ``ModelUnavailable`` without a model.
         """
         started = time.perf_counter()
-        samples, label = await self._samples(audio, name)
         language = language or self.settings.language
-        windows = split_windows(
-            samples, max_seconds=WINDOW_SECONDS, search_seconds=self.settings.window_search_s
-        )
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[WindowResult]] = loop.create_future()
-        request = WindowRequest(
-            samples=samples,
-            windows=windows,
-            language=language,
-            on_done=_settle_from_thread(loop, future),
-            on_progress=_progress_from_thread(loop, progress) if progress else None,
-        )
-        self._worker.submit(request)
-        try:
-            results = await future
-        except asyncio.CancelledError:
-            request.cancelled.set()
-            raise
+        if isinstance(audio, np.ndarray):
+            samples, label = await self._samples(audio, name)
+            results = await self._transcribe_samples(samples, language, progress, audio_progress)
+            duration_s = samples.size / SAMPLE_RATE
+        else:
+            label = _label(audio, name)
+            stream = StreamedTranscription(
+                self._worker,
+                self.settings,
+                label=label,
+                language=language,
+                max_in_flight=self.max_windows_in_flight,
+                progress=progress,
+                audio_progress=audio_progress,
+            )
+            results = await stream.run(audio)
+            duration_s = stream.duration_s
         segments = [segment for window in results for segment in window.segments]
         return Transcription(
             source=label,
             text=join_segments(segments),
             language=language or majority_language(results),
             segments=segments,
-            duration_s=samples.size / SAMPLE_RATE,
+            duration_s=duration_s,
             processing_s=time.perf_counter() - started,
             token_count=sum(len(window.tokens) for window in results),
             model=self._worker.model_name or "",
             windows=results,
         )
+
+    async def _transcribe_samples(
+        self,
+        samples: np.ndarray,
+        language: str | None,
+        progress: ProgressCallback | None,
+        audio_progress: AudioProgressCallback | None,
+    ) -> list[WindowResult]:
+        """Cut decoded samples into windows and decode them all as one request."""
+        windows = split_windows(
+            samples, max_seconds=WINDOW_SECONDS, search_seconds=self.settings.window_search_s
+        )
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[WindowResult]] = loop.create_future()
+        on_progress = _window_progress(progress, audio_progress, windows)
+        request = WindowRequest(
+            samples=samples,
+            windows=windows,
+            language=language,
+            on_done=_settle_from_thread(loop, future),
+            on_progress=_progress_from_thread(loop, on_progress) if on_progress else None,
+        )
+        self._worker.submit(request)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            request.cancelled.set()
+            raise
 
     async def transcribe_sequential(
         self, audio: AudioInput, *, language: str | None = None, name: str | None = None
@@ -179,9 +241,7 @@ class WhisperService:
                 return check_samples(audio, limits=limits, name=label), label
             checked = await asyncio.to_thread(check_samples, audio, limits=limits, name=label)
             return checked, label
-        label = name or (
-            str(audio) if not isinstance(audio, bytes | bytearray | memoryview) else "<bytes>"
-        )
+        label = _label(audio, name)
         samples = await asyncio.to_thread(decode_audio, audio, limits=limits, name=label)
         return samples, label
 
@@ -191,6 +251,42 @@ class WhisperService:
         future: asyncio.Future[T] = loop.create_future()
         self._worker.submit(CallRequest(fn=fn, on_done=_settle_from_thread(loop, future)))
         return await future
+
+
+def _label(audio: AudioSource, name: str | None) -> str:
+    """The name errors and results give a file: ``name``, else its path, else ``<bytes>``."""
+    if name:
+        return name
+    return "<bytes>" if isinstance(audio, bytes | bytearray | memoryview) else str(audio)
+
+
+def _window_progress(
+    progress: ProgressCallback | None,
+    audio_progress: AudioProgressCallback | None,
+    windows: list[Window],
+) -> ProgressCallback | None:
+    """One (done, total) callback feeding both progress callbacks of a clip cut in advance.
+
+    The worker decodes a request's windows in order, so ``done`` windows end at the end of the
+    ``done``-th one.
+    """
+    if audio_progress is None:
+        return progress
+    total_s = windows[-1].end_s if windows else 0.0
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total)
+        audio_progress(
+            AudioProgress(
+                seconds_done=windows[done - 1].end_s if done else 0.0,
+                seconds_total=total_s,
+                windows_done=done,
+                windows_total=total,
+            )
+        )
+
+    return report
 
 
 def _settle_from_thread(

@@ -14,7 +14,10 @@ const state = { recorder: null, chunks: [], blob: null, started: 0, tick: null,
                 task: null, lastSeq: 0, source: null };
 
 ui.key.value = localStorage.getItem("company-api-key") || "";
-ui.key.addEventListener("change", () => localStorage.setItem("company-api-key", ui.key.value));
+ui.key.addEventListener("change", () => {
+  localStorage.setItem("company-api-key", ui.key.value);
+  notebook.follow();
+});
 
 function authHeaders() {
   const key = ui.key.value.trim();
@@ -181,6 +184,7 @@ function handle(ev) {
       break;
     case "progress": if (d.message) addItem("note", d.message, "note"); break;
     case "error": addItem(`${d.role || "error"}`, d.error || "error", "error"); break;
+    case "notebook": noted(d.notes || []); break;
     case "task_finished": finished(d); break;
     default: break;
   }
@@ -234,3 +238,172 @@ ui.followup.addEventListener("click", async () => {
   setStatus("Follow-up queued…");
   watch();
 });
+
+// notebook ----------------------------------------------------------------------
+// Open items (tick = PATCH status done) and ideas, searchable; kept live by the notebook's
+// own event stream (any change, whoever made it) and by the watched task's "notebook" event.
+const notebook = {
+  items: $("nb-items"), ideas: $("nb-ideas"), search: $("nb-search"),
+  itemsCount: $("nb-items-count"), ideasCount: $("nb-ideas-count"),
+  itemsEmpty: $("nb-items-empty"), ideasEmpty: $("nb-ideas-empty"),
+  status: $("nb-status"), undo: $("nb-undo"),
+  source: null, generation: 0, timer: null, lastDone: null, limit: 50,
+
+  say(text, bad = false) {
+    this.status.textContent = text;
+    this.status.className = bad ? "error" : "";
+  },
+
+  async list(path, status) {
+    const params = new URLSearchParams({ status, limit: String(this.limit) });
+    const q = this.search.value.trim();
+    if (q) params.set("q", q.slice(0, 200));
+    const resp = await fetch(`${path}?${params}`, { headers: authHeaders() });
+    if (!resp.ok) throw new Error(await errorText(resp));
+    return resp.json();
+  },
+
+  async refresh() {
+    const mine = ++this.generation;
+    let items, ideas;
+    try {
+      [items, ideas] = await Promise.all([this.list("/v1/action-items", "open"),
+                                          this.list("/v1/ideas", "kept")]);
+    } catch (err) {
+      if (mine === this.generation) this.say(`Notebook: ${err.message || err}`, true);
+      return;
+    }
+    if (mine !== this.generation) return;  // a newer refresh is under way
+    this.show(this.items, this.itemsEmpty, this.itemsCount, items, (n) => this.itemRow(n));
+    this.show(this.ideas, this.ideasEmpty, this.ideasCount, ideas, (n) => this.ideaRow(n));
+    if (this.status.className === "error") this.say("");
+  },
+
+  show(list, empty, count, page, row) {
+    // rows that did not change stay the same elements, in place (no jump under a finger,
+    // no lost focus); changed ones are rebuilt
+    const kept = new Map([...list.children].map((li) => [li.dataset.key, li]));
+    const rows = page.items.map((n) => kept.get(`${n.id}@${n.updated_at}`) || row(n));
+    rows.forEach((li, i) => {
+      if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+    });
+    while (list.children.length > rows.length) list.lastElementChild.remove();
+    empty.hidden = page.items.length > 0;
+    empty.textContent = this.search.value.trim() ? "Nothing matches."
+      : (list === this.items ? "Nothing open." : "No ideas yet.");
+    count.textContent = page.total > page.items.length
+      ? `(${page.items.length} of ${page.total})` : `(${page.total})`;
+  },
+
+  describe(n, row) {
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = n.text;
+    if (n.tags && n.tags.length) {
+      const tags = document.createElement("span");
+      tags.className = "tags";
+      tags.textContent = " " + n.tags.map((t) => `#${t}`).join(" ");
+      text.append(tags);
+    }
+    const pri = document.createElement("span");
+    pri.className = `pri ${n.priority}`;
+    pri.textContent = n.priority;
+    pri.setAttribute("aria-label", `${n.priority} priority`);
+    row.append(text, pri);
+  },
+
+  itemRow(n) {
+    const li = document.createElement("li");
+    li.dataset.id = String(n.id);
+    li.dataset.key = `${n.id}@${n.updated_at}`;
+    const label = document.createElement("label");
+    label.className = "row";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.dataset.id = String(n.id);
+    box.addEventListener("change", () => this.tick(n, box, li));
+    label.append(box);
+    this.describe(n, label);
+    li.append(label);
+    return li;
+  },
+
+  ideaRow(n) {
+    const li = document.createElement("li");
+    li.dataset.id = String(n.id);
+    li.dataset.key = `${n.id}@${n.updated_at}`;
+    const row = document.createElement("div");
+    row.className = "row";
+    this.describe(n, row);
+    li.append(row);
+    return li;
+  },
+
+  async tick(n, box, li) {
+    const status = box.checked ? "done" : "open";
+    box.disabled = true;
+    li.classList.add("busy");
+    const ok = await this.patch(n.id, status);
+    box.disabled = false;
+    li.classList.remove("busy");
+    if (!ok) { box.checked = !box.checked; return; }
+    this.lastDone = status === "done" ? n : null;
+    this.say(status === "done" ? `Done: ${n.text}` : "");
+    this.undo.hidden = status !== "done";
+    if (status === "done" && document.activeElement === box) this.undo.focus();
+    this.refresh();
+  },
+
+  async patch(id, status) {
+    let resp;
+    try {
+      resp = await fetch(`/v1/action-items/${id}`, {
+        method: "PATCH", headers: { ...authHeaders(), "Content-Type": "application/json" },
+        body: JSON.stringify({ status }),
+      });
+    } catch (err) {
+      this.say(`Could not reach the server: ${err.message || err}`, true);
+      return false;
+    }
+    if (!resp.ok) { this.say(await errorText(resp), true); return false; }
+    return true;
+  },
+
+  follow() {
+    if (this.source) this.source.close();
+    const key = ui.key.value.trim();
+    const query = key ? `?${new URLSearchParams({ token: key })}` : "";
+    const source = new EventSource(`/v1/notebook/events${query}`);
+    this.source = source;
+    source.onmessage = () => this.refresh();  // the first event comes on connecting
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        this.say("Notebook: live updates stopped; check the API key.", true);
+      }
+    };
+  },
+};
+
+function noted(notes) {
+  const items = notes.filter((n) => n.kind === "item").length;
+  const ideas = notes.length - items;
+  const parts = [];
+  if (items) parts.push(`${items} action item${items === 1 ? "" : "s"}`);
+  if (ideas) parts.push(`${ideas} idea${ideas === 1 ? "" : "s"}`);
+  if (parts.length) addItem("notebook", `Noted ${parts.join(" and ")}.`, "note");
+  notebook.refresh();
+}
+
+notebook.search.addEventListener("input", () => {
+  clearTimeout(notebook.timer);
+  notebook.timer = setTimeout(() => notebook.refresh(), 250);
+});
+notebook.undo.addEventListener("click", async () => {
+  const n = notebook.lastDone;
+  notebook.undo.hidden = true;
+  if (!n) return;
+  notebook.lastDone = null;
+  if (await notebook.patch(n.id, "open")) { notebook.say(`Reopened: ${n.text}`); notebook.refresh(); }
+});
+notebook.refresh();
+notebook.follow();
