@@ -5,7 +5,9 @@ Everything here touches the model and runs on the worker thread that owns it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,26 +39,112 @@ def decoding_options(
     )
 
 
+@dataclass(frozen=True)
+class DecodePlan:
+    """How the worker runs a batch (from ``WhisperSettings`` and the resolved device)."""
+
+    fast: bool = True
+    drop_finished: bool = True
+    sdpa: bool = True
+    encode_threads: int | None = None
+    decode_threads: int | None = None
+    encode_windows: int | None = None
+
+
+def decode_plan(settings: WhisperSettings, device: str) -> DecodePlan:
+    """The plan for ``settings`` on ``device`` (thread counts apply to the CPU only)."""
+    on_cpu = device.startswith("cpu")
+    return DecodePlan(
+        fast=settings.decoder == "fast",
+        drop_finished=settings.drop_finished,
+        sdpa=settings.sdpa,
+        encode_threads=settings.threads if on_cpu else None,
+        decode_threads=(settings.decode_threads or settings.threads) if on_cpu else None,
+        encode_windows=settings.encode_windows or (1 if on_cpu else None),
+    )
+
+
 def window_mels(chunks: Sequence[np.ndarray], n_mels: int, device: torch.device) -> torch.Tensor:
-    """Log-mel spectrograms of audio chunks, each padded to 30 s, stacked to (B, n_mels, 3000)."""
+    """Log-mel spectrograms of audio chunks, each padded to 30 s, stacked to (B, n_mels, 3000).
+
+    The padded audio goes to the device in one copy (from pinned memory on CUDA); each window's
+    spectrogram is computed there (Whisper normalises each one by its own maximum).
+    """
     import torch
     import whisper
 
-    mels = []
-    for chunk in chunks:
-        audio = whisper.pad_or_trim(torch.from_numpy(np.ascontiguousarray(chunk, np.float32)))
-        mels.append(whisper.log_mel_spectrogram(audio, n_mels, device=device))
-    return torch.stack(mels)
+    n_samples = whisper.audio.N_SAMPLES
+    padded = np.zeros((len(chunks), n_samples), dtype=np.float32)
+    for row, chunk in enumerate(chunks):
+        usable = chunk[:n_samples]
+        padded[row, : usable.shape[-1]] = usable
+    audio = torch.from_numpy(padded)
+    if torch.device(device).type == "cuda":
+        audio = audio.pin_memory().to(device, non_blocking=True)
+    return torch.stack([whisper.log_mel_spectrogram(row, n_mels, device=device) for row in audio])
+
+
+def encode(model: Whisper, mel: torch.Tensor, windows: int | None = None) -> torch.Tensor:
+    """Encoder output for a mel batch, ``windows`` at a time (None: all at once)."""
+    import torch
+
+    if windows is None or windows >= mel.shape[0]:
+        return model.encoder(mel)
+    return torch.cat([model.encoder(mel[i : i + windows]) for i in range(0, mel.shape[0], windows)])
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` intra-op threads (None: unchanged), then restore them."""
+    import torch
+
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    if before != count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+@contextmanager
+def sdpa_enabled(enabled: bool) -> Iterator[None]:
+    """Switch Whisper's fused attention on or off for the block (a class-wide switch)."""
+    from whisper.model import MultiHeadAttention
+
+    before = MultiHeadAttention.use_sdpa
+    MultiHeadAttention.use_sdpa = enabled
+    try:
+        yield
+    finally:
+        MultiHeadAttention.use_sdpa = before
 
 
 def decode_chunks(
-    model: Whisper, chunks: Sequence[np.ndarray], options: DecodingOptions
+    model: Whisper,
+    chunks: Sequence[np.ndarray],
+    options: DecodingOptions,
+    plan: DecodePlan | None = None,
 ) -> list[DecodingResult]:
-    """Decode up to 30 s audio chunks together in one ``whisper.decode`` call."""
+    """Decode up to 30 s audio chunks together: one encoder pass, then one decoding loop."""
+    import torch
     import whisper
 
+    from company.speech.fast_decode import greedy_decode, supports
+
+    plan = plan or DecodePlan()
     mel = window_mels(chunks, model.dims.n_mels, model.device)
-    return whisper.decode(model, mel, options)
+    with torch.no_grad(), sdpa_enabled(plan.sdpa):
+        with torch_threads(plan.encode_threads):
+            features = encode(model, mel.half() if options.fp16 else mel, plan.encode_windows)
+        with torch_threads(plan.decode_threads):
+            if plan.fast and supports(options):
+                return greedy_decode(model, features, options, drop_finished=plan.drop_finished)
+            return whisper.decode(model, features, options)
 
 
 def model_tokenizer(model: Whisper, settings: WhisperSettings) -> Tokenizer:

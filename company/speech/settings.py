@@ -51,6 +51,42 @@ class WhisperSettings(BaseModel):
         default=-1.0, description="... and its average log-probability is below this"
     )
     threads: int | None = Field(default=None, ge=1, description="torch.set_num_threads")
+    # Speed (see README "Speech"): each measured alone in benchmarks/bench_whisper_real.py.
+    decoder: Literal["fast", "whisper"] = Field(
+        default="fast",
+        description="fast: our greedy loop (company/speech/fast_decode.py, the tokens of "
+        "whisper.decode at temperature 0, less work per step); whisper: whisper.decode",
+    )
+    drop_finished: bool = Field(
+        default=True, description="fast decoder: windows that reached end-of-text leave the batch"
+    )
+    cpu_quantize: Literal["auto", "int8", "off"] = Field(
+        default="auto",
+        description="int8 Linear layers on CPU (company/speech/precision.py); auto: int8 for base "
+        "and larger models when this PyTorch can multiply int8 (ignored on CUDA)",
+    )
+    sdpa: bool = Field(
+        default=True, description="fused attention in Whisper's layers (its use_sdpa switch)"
+    )
+    encode_windows: int | None = Field(
+        default=None,
+        ge=1,
+        description="windows per encoder call; None: 1 on CPU (faster and half the peak memory "
+        "of a whole batch, measured), the whole batch on CUDA",
+    )
+    decode_threads: int | None = Field(
+        default=1,
+        ge=1,
+        description="CPU threads for the token-by-token loop (its small steps lose more to thread "
+        "synchronisation than they gain); None: as for the encoder (threads)",
+    )
+    gpu_batch_auto: bool = Field(
+        default=True,
+        description="on CUDA, lower batch_size to what free GPU memory holds (at least 1)",
+    )
+    gpu_memory_fraction: float = Field(
+        default=0.8, gt=0, le=1, description="share of free GPU memory batches may use"
+    )
     audio_limits: AudioLimits = Field(default_factory=AudioLimits)
 
     @field_validator("device")

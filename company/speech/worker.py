@@ -25,8 +25,11 @@ from company.speech.settings import WhisperSettings
 from company.speech.windows import Window
 
 if TYPE_CHECKING:
+    from whisper.decoding import DecodingOptions, DecodingResult
     from whisper.model import Whisper
     from whisper.tokenizer import Tokenizer
+
+    from company.speech.decoding import DecodePlan
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,9 @@ class ModelWorker:
         self._model: Whisper | None = None
         self._tokenizer: Tokenizer | None = None
         self._fp16 = False
+        self._quantized = False
+        self._batch_size = settings.batch_size
+        self._plan: DecodePlan | None = None
         self.model_name: str | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -106,6 +112,16 @@ class ModelWorker:
     def fp16(self) -> bool:
         """Whether decoding runs in fp16 (resolved when the model is loaded)."""
         return self._fp16
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the model's linears run in int8 (resolved when the model is loaded)."""
+        return self._quantized
+
+    @property
+    def batch_size(self) -> int:
+        """Most windows per batch: ``settings.batch_size``, lowered on CUDA to what fits."""
+        return self._batch_size
 
     def submit(self, request: WindowRequest | CallRequest) -> None:
         """Queue a request; raises ``ServiceClosed`` after ``close()``."""
@@ -178,7 +194,7 @@ class ModelWorker:
 
     def _collect_batch(self) -> list[tuple[WindowRequest, int]]:
         """Up to ``batch_size`` windows of one language, waiting ``batch_wait_ms`` for more."""
-        size = self.settings.batch_size
+        size = self._batch_size
         batch = self._take(size)
         if not batch:
             return batch
@@ -238,12 +254,54 @@ class ModelWorker:
             )
             model.eval()
             self._fp16 = self.settings.resolved_fp16(device)
+            self._prepare(model, device)
             self._tokenizer = model_tokenizer(model, self.settings)
             self._model = model
             self.model_name = name
             elapsed = time.perf_counter() - started
             log.info("loaded Whisper %s on %s in %.1fs", name, device, elapsed)
         return self._model
+
+    def _prepare(self, model: Whisper, device: str) -> None:
+        """Precision and batch size for ``device``: int8 linears on the CPU (``cpu_quantize``),
+        fp16 weights on CUDA, a batch size that fits free GPU memory (``gpu_batch_auto``)."""
+        from company.speech.decoding import decode_plan
+
+        settings = self.settings
+        if settings.cpu_quantize != "off" and device.startswith("cpu"):
+            from company.speech.precision import (
+                quantization_available,
+                quantize_int8,
+                worth_quantizing,
+            )
+
+            if settings.cpu_quantize == "int8":
+                try:
+                    quantize_int8(model)
+                except RuntimeError as exc:  # e.g. no int8 matrix multiply in this PyTorch
+                    from company.speech.errors import ModelLoadError
+
+                    raise ModelLoadError(f"cannot quantize Whisper to int8: {exc}") from exc
+                self._quantized = True
+            elif worth_quantizing(model) and quantization_available():
+                quantize_int8(model)
+                self._quantized = True
+        if self._fp16 and device.startswith("cuda"):
+            from company.speech.precision import half_weights
+
+            half_weights(model)
+        if settings.gpu_batch_auto and device.startswith("cuda"):
+            from company.speech.gpu_batch import gpu_batch_size
+
+            self._batch_size = gpu_batch_size(
+                model.dims,
+                device,
+                fp16=self._fp16,
+                fraction=settings.gpu_memory_fraction,
+                limit=settings.batch_size,
+            )
+            log.info("GPU batch size %d (of at most %d)", self._batch_size, settings.batch_size)
+        self._plan = decode_plan(settings, device)
 
     def _run_call(self, call: CallRequest) -> None:
         """Run a call with the model, passing its result or exception to ``on_done``."""
@@ -255,7 +313,7 @@ class ModelWorker:
 
     def _decode(self, batch: list[tuple[WindowRequest, int]]) -> None:
         """Decode one batch and hand each window's result to its request."""
-        from company.speech.decoding import decode_chunks, decoding_options, window_result
+        from company.speech.decoding import decoding_options, window_result
 
         try:
             model = self._ensure_model()
@@ -271,7 +329,7 @@ class ModelWorker:
         chunks = [r.samples[r.windows[i].start : r.windows[i].end] for r, i in batch]
         started = time.perf_counter()
         try:
-            decoded = decode_chunks(model, chunks, options)
+            decoded = self._decode_chunks(model, chunks, options)
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory: fail these requests
             log.exception("Whisper decoding failed for a batch of %d windows", len(batch))
             for request in {id(r): r for r, _ in batch}.values():
@@ -300,6 +358,29 @@ class ModelWorker:
             if request.done == len(request.windows):
                 request.finished = True
                 _safe(request.on_done, [r for r in request.results if r is not None])
+
+    def _decode_chunks(
+        self, model: Whisper, chunks: list[np.ndarray], options: DecodingOptions
+    ) -> list[DecodingResult]:
+        """``decode_chunks``; when the device runs out of memory, halve the batch size for good
+        and decode the chunks in pieces of that size (a single chunk's failure is final)."""
+        import torch
+
+        from company.speech import decoding
+
+        try:
+            return decoding.decode_chunks(model, chunks, options, self._plan)
+        except torch.OutOfMemoryError:
+            if len(chunks) == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            size = self._batch_size = max(1, min(self._batch_size, len(chunks) // 2))
+            log.warning("out of memory for %d windows: batch size now %d", len(chunks), size)
+            results: list[DecodingResult] = []
+            for start in range(0, len(chunks), size):
+                results += self._decode_chunks(model, chunks[start : start + size], options)
+            return results
 
     def _fail(self, request: WindowRequest, exc: BaseException) -> None:
         """Finish ``request`` with ``exc`` (once)."""
