@@ -67,12 +67,10 @@ class CatalogueEntry(BaseModel):
 
 def uses_network(graph: Graph, registry: BlockRegistry) -> bool:
     """Whether a block of the graph or of its sub-graphs fetches from the network."""
-    for g in (graph, *graph.sub_graphs):
-        for node in g.nodes:
-            block = registry.get(node.block_id)
-            if block is not None and block.needs_network:
-                return True
-    return False
+    from company.graphs.validation import iter_graphs
+
+    return any(getattr(registry.get(node.block_id), "needs_network", False)
+               for g in iter_graphs(graph) for node in g.nodes)
 
 
 class Catalogue:

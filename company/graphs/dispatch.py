@@ -61,9 +61,8 @@ def refusal(graph: Graph, registry: BlockRegistry, placement: Placement) -> Exce
 
     if placement.unsupported:
         nodes = unsupported_blocks(graph, registry)
-        error = UnsupportedBlocksError(graph.name or graph.id or "graph",
-                                       {b: registry.name_of(b) for b in nodes}, nodes)
-        error.args = (f"{error}. To run it, {REMOTE_HINT}.",)
-        return error
-    return GraphValidationError(f"graph '{graph.name or graph.id}' cannot start: "
+        return UnsupportedBlocksError(graph.title,
+                                      {b: registry.name_of(b) for b in nodes}, nodes,
+                                      hint=f"To run it, {REMOTE_HINT}.")
+    return GraphValidationError(f"graph '{graph.title}' cannot start: "
                                 f"{placement.why}")

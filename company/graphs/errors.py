@@ -19,7 +19,8 @@ class UnsupportedBlocksError(GraphError):
     ids of the nodes that use it.
     """
 
-    def __init__(self, graph_name: str, blocks: dict[str, str | None], nodes: dict[str, list[str]]):
+    def __init__(self, graph_name: str, blocks: dict[str, str | None], nodes: dict[str, list[str]],
+                 hint: str = ""):
         from company.graphs.blocks.names import block_info
 
         self.graph_name = graph_name
@@ -36,9 +37,9 @@ class UnsupportedBlocksError(GraphError):
                 parts.append(f"{name} ({block_id}; {used_by})")
             else:
                 parts.append(f"unknown block {block_id} (not in AutoGPT's block list; {used_by})")
-        super().__init__(
-            f"graph '{graph_name}' uses {len(blocks)} unsupported block(s): " + "; ".join(parts)
-        )
+        message = f"graph '{graph_name}' uses {len(blocks)} unsupported block(s): " + "; ".join(
+            parts)
+        super().__init__(f"{message}. {hint}" if hint else message)
 
     def labels(self) -> list[str]:
         """Each unsupported block for people: `GmailSendBlock (google.gmail: needs a Google
