@@ -67,18 +67,39 @@ def transcribe(argv: list[str]) -> int:
                         help="where --format files go (default: the current folder)")
     parser.add_argument("--progress", action="store_true",
                         help="show the progress bar even when stderr is not a terminal")
+    words = parser.add_argument_group("word timestamps (as Whisper's CLI)")
+    words.add_argument("--word-timestamps", action="store_true",
+                       help="time every word (JSON 'words', word-level srt/vtt layout); an "
+                       "extra decoder pass per 30 s window")
+    words.add_argument("--highlight-words", action="store_true",
+                       help="underline each word as it is spoken in srt/vtt")
+    words.add_argument("--max-line-width", type=int, help="characters per subtitle line")
+    words.add_argument("--max-line-count", type=int, help="lines per subtitle")
+    words.add_argument("--max-words-per-line", type=int, help="words per subtitle line")
     add_common(parser)
     args = parser.parse_args(argv)
+    layout = [name for name in ("highlight_words", "max_line_width", "max_line_count",
+                                "max_words_per_line") if getattr(args, name)]
+    if layout and not args.word_timestamps:
+        return fail(f"--{layout[0].replace('_', '-')} needs --word-timestamps")
     try:
         config = load_settings(CommonOptions.from_args(args))
         settings = WhisperSettings.model_validate(config.speech)
     except ValueError as exc:
         return fail(str(exc))
+    from company.speech.formats import SubtitleOptions
+
     formats = (["txt", "json", "srt", "vtt", "tsv"] if "all" in args.formats
                else args.formats)
+    subtitles = SubtitleOptions(max_line_width=args.max_line_width,
+                                max_line_count=args.max_line_count,
+                                highlight_words=args.highlight_words,
+                                max_words_per_line=args.max_words_per_line)
     return transcribe_command(args.files, settings=settings, as_json=args.json,
                               show_progress=True if args.progress else None, formats=formats,
-                              output_dir=args.output_dir)
+                              output_dir=args.output_dir,
+                              word_timestamps=True if args.word_timestamps else None,
+                              subtitles=subtitles)
 
 
 def serve(argv: list[str]) -> int:

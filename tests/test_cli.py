@@ -235,3 +235,10 @@ def test_interrupt_with_json_names_the_real_task_id(tmp_path, fake_ollama):
     _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert f"--resume {task_id}" in err and "TASK_ID" not in err
+
+
+def test_subtitle_word_layout_needs_word_timestamps(tmp_path):
+    out = cli("transcribe", str(tmp_path / "any.wav"), "--max-words-per-line", "3")
+    assert out.returncode == 2
+    assert "--max-words-per-line needs --word-timestamps" in out.stderr
+    assert "--word-timestamps" in cli("transcribe", "--help").stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -413,3 +414,40 @@ async def test_cli_writes_every_requested_format_into_the_output_folder(
     with pytest.raises(ValueError, match="unknown transcript format doc"):
         await transcribe_files([str(path)], service=speech_service, as_json=False,
                                formats=["doc"])
+
+
+async def test_cli_word_timestamps_reach_json_and_word_level_subtitles(
+    speech_service: WhisperService, tmp_path: Path
+) -> None:
+    from company.speech.formats import SubtitleOptions, render_transcription
+
+    path = tmp_path / "memo.wav"
+    path.write_bytes(encode_audio(make_clip(40.0, seed=8), "wav"))
+    out, err = io.StringIO(), io.StringIO()
+    layout = SubtitleOptions(highlight_words=True)
+    code = await transcribe_files([str(path)], service=speech_service, as_json=True, out=out,
+                                  err=err, formats=["json", "srt"], output_dir=tmp_path,
+                                  word_timestamps=True, subtitles=layout)
+    assert code == 0, err.getvalue()
+    result = Transcription.model_validate_json(out.getvalue())
+    assert result.duration_s > 30 and all(s.words is not None for s in result.segments)
+    words = [w for s in result.segments for w in s.words or ()]
+    assert [w.start for w in words] == sorted(w.start for w in words)
+    direct = await speech_service.transcribe(str(path), word_timestamps=True)
+    assert len(direct.windows) == 2
+    second = direct.windows[1]
+    assert second.segments and second.start > 0
+    for segment in second.segments:  # timed in the clip, not in its window
+        assert all(second.start - 0.01 <= w.start <= w.end <= second.end + 0.01
+                   for w in segment.words or ())
+    written = json.loads((tmp_path / "memo.json").read_text())
+    assert all("words" in segment for segment in written["segments"])
+    srt = (tmp_path / "memo.srt").read_text()
+    assert srt == render_transcription("srt", result, options=layout)
+    assert "<u>" in srt and "<u>" not in render_transcription("srt", result)  # word by word
+    # without the flag (and the settings' default), no words are decoded
+    plain = io.StringIO()
+    await transcribe_files([str(path)], service=speech_service, as_json=True, out=plain,
+                           err=io.StringIO())
+    assert all(s.words is None
+               for s in Transcription.model_validate_json(plain.getvalue()).segments)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +113,47 @@ async def test_multilingual_base_detects_english_and_transcribes(
     for key, result in zip(keys, results, strict=True):
         assert result.language == "en"
         assert normalize_words(result.text) == normalize_words(PHRASES[key]), result.text
+
+
+async def test_word_timings_match_whispers_own_transcribe(
+    tiny_en: WhisperService, speech: dict[str, np.ndarray]
+) -> None:
+    ours = await tiny_en.transcribe(speech["report"], name="report", word_timestamps=True)
+    theirs = await tiny_en.transcribe_sequential(speech["report"], word_timestamps=True)
+    our_words = [w for s in ours.segments for w in s.words or ()]
+    their_words = [w for s in theirs.segments for w in s.words or ()]
+    assert [w.word for w in our_words] == [w.word for w in their_words]
+    assert normalize_words("".join(w.word for w in our_words)) == normalize_words(PHRASES["report"])
+    for mine, whisper_s in zip(our_words, their_words, strict=True):
+        assert abs(mine.start - whisper_s.start) <= 0.05 and abs(mine.end - whisper_s.end) <= 0.05
+    # in order, inside the clip and their segment
+    starts = [w.start for w in our_words]
+    assert starts == sorted(starts) and our_words[-1].end <= ours.duration_s + 0.05
+    for segment in ours.segments:
+        assert all(segment.start - 0.01 <= w.start <= w.end <= segment.end + 0.01
+                   for w in segment.words or ())
+
+
+async def test_word_timings_of_a_streamed_file_run_on_across_windows(
+    tiny_en: WhisperService, speech: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    import wave
+
+    pause = np.zeros(16_000, dtype=np.float32)
+    clip = np.concatenate([speech["paragraph"], pause, speech["paragraph"]])
+    path = tmp_path / "long.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes((np.clip(clip, -1, 1) * 32767).astype("<i2").tobytes())
+    result = await tiny_en.transcribe(str(path), name="long", word_timestamps=True)
+    assert len(result.windows) >= 2
+    words = [w for s in result.segments for w in s.words or ()]
+    assert all(s.words for s in result.segments)
+    starts = [w.start for w in words]
+    assert starts == sorted(starts)
+    assert words[-1].end > 45  # the second reading is timed in the clip, not its window
+    # the second reading's first word starts after the first reading and the pause
+    second = [w for w in words if w.start > len(speech["paragraph"]) / 16_000]
+    assert normalize_words("".join(w.word for w in second))[:2] == ["the", "quarterly"]

@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.text import Text
 
 from company.speech.errors import AudioError, ModelLoadError, ModelUnavailable, SpeechError
+from company.speech.formats import SubtitleOptions
 from company.speech.results import Transcription
 from company.speech.service import WhisperService, get_service
 from company.speech.settings import WhisperSettings
@@ -42,6 +43,8 @@ def transcribe_command(
     show_progress: bool | None = None,
     formats: Sequence[str] = (),
     output_dir: str | Path | None = None,
+    word_timestamps: bool | None = None,
+    subtitles: SubtitleOptions | None = None,
 ) -> int:
     """Transcribe ``paths`` (concurrently, so their windows share batches) and print the results.
 
@@ -50,8 +53,9 @@ def transcribe_command(
 
     Prints the text of each file (with a ``# path`` header when there are several), or one JSON
     object per line with ``as_json``. Errors are one line each on stderr (a missing model once).
-    A progress bar per file longer than one window (audio seconds done / total, x realtime)
-    goes to stderr when it is a terminal, or always with ``show_progress=True``.
+    ``word_timestamps`` times every word (None: the settings'), laid out in subtitles as
+    ``subtitles`` says. A progress bar per file longer than one window (audio seconds done /
+    total, x realtime) goes to stderr when it is a terminal, or always with ``show_progress=True``.
     Returns 0 when every file was transcribed, 1 when some audio was bad, 2 when the model is
     unavailable.
     """
@@ -65,6 +69,8 @@ def transcribe_command(
             show_progress=show_progress,
             formats=formats,
             output_dir=output_dir,
+            word_timestamps=word_timestamps,
+            subtitles=subtitles,
         )
     )
 
@@ -79,6 +85,8 @@ async def transcribe_files(
     show_progress: bool | None = None,
     formats: Sequence[str] = (),
     output_dir: str | Path | None = None,
+    word_timestamps: bool | None = None,
+    subtitles: SubtitleOptions | None = None,
 ) -> int:
     """The async body of ``transcribe_command``, for callers already inside an event loop."""
     from company.speech.formats import TRANSCRIPT_FORMATS
@@ -107,7 +115,8 @@ async def transcribe_files(
                 progress.refresh()  # windows come seconds apart: draw each at once
 
             try:
-                return await service.transcribe(path, name=path, audio_progress=on_progress)
+                return await service.transcribe(path, name=path, audio_progress=on_progress,
+                                                word_timestamps=word_timestamps)
             finally:
                 progress.remove_task(task_id)
 
@@ -119,7 +128,8 @@ async def transcribe_files(
     for path, outcome in zip(paths, outcomes, strict=True):
         if isinstance(outcome, Transcription):
             _print_result(outcome, path, as_json=as_json, several=len(paths) > 1, out=out)
-            for written in write_formats(outcome, path, formats, Path(output_dir or ".")):
+            for written in write_formats(outcome, path, formats, Path(output_dir or "."),
+                                         subtitles):
                 print(f"wrote {written}", file=err)
         elif isinstance(outcome, ModelUnavailable | ModelLoadError):
             if not model_error_shown:  # every file fails the same way: say it once
@@ -188,8 +198,9 @@ def _clock(seconds: float) -> str:
 
 
 def write_formats(result: Transcription, path: str, formats: Sequence[str],
-                  output_dir: Path) -> list[Path]:
-    """Write the transcription of ``path`` in each format to ``output_dir/<stem>.<format>``."""
+                  output_dir: Path, subtitles: SubtitleOptions | None = None) -> list[Path]:
+    """Write the transcription of ``path`` in each format to ``output_dir/<stem>.<format>``
+    (subtitles laid out as ``subtitles`` says when the segments have word timings)."""
     from company.speech.formats import render_transcription
 
     written = []
@@ -197,7 +208,8 @@ def write_formats(result: Transcription, path: str, formats: Sequence[str],
         output_dir.mkdir(parents=True, exist_ok=True)
     for fmt in dict.fromkeys(formats):
         target = output_dir / f"{Path(path).stem}.{fmt}"
-        target.write_text(render_transcription(fmt, result), encoding="utf-8")  # type: ignore[arg-type]
+        text = render_transcription(fmt, result, options=subtitles)  # type: ignore[arg-type]
+        target.write_text(text, encoding="utf-8")
         written.append(target)
     return written
 

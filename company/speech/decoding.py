@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from company.speech.results import Segment, WindowResult
+from company.speech.results import Segment, WindowResult, Word
 from company.speech.settings import WhisperSettings
 from company.speech.windows import Window
 
@@ -204,7 +204,22 @@ def parse_segments(
 
     Text after the last timestamp runs to the end of the window; times are clamped to it.
     """
-    segments: list[Segment] = []
+    return [segment for segment, _ in split_segments(
+        tokens, timestamp_begin=timestamp_begin, decode=decode, offset_s=offset_s,
+        duration_s=duration_s, time_precision=time_precision)]
+
+
+def split_segments(
+    tokens: Sequence[int],
+    *,
+    timestamp_begin: int,
+    decode: Callable[[list[int]], str],
+    offset_s: float,
+    duration_s: float,
+    time_precision: float = 0.02,
+) -> list[tuple[Segment, list[int]]]:
+    """``parse_segments`` with each segment's text tokens (what word alignment needs)."""
+    segments: list[tuple[Segment, list[int]]] = []
     start = 0.0
     text_tokens: list[int] = []
     for token in tokens:
@@ -223,14 +238,59 @@ def parse_segments(
 
 def _segment(
     start: float, end: float, tokens: list[int], decode: Callable[[list[int]], str], offset: float
-) -> list[Segment]:
-    """A one-element list with the segment, or empty when its text is blank."""
+) -> list[tuple[Segment, list[int]]]:
+    """A one-element list with the segment and its tokens, or empty when its text is blank."""
     text = decode(tokens).strip()
     if not text:
         return []
-    return [
-        Segment(start=round(offset + start, 3), end=round(offset + max(end, start), 3), text=text)
+    segment = Segment(start=round(offset + start, 3), end=round(offset + max(end, start), 3),
+                      text=text)
+    return [(segment, list(tokens))]
+
+
+def with_words(
+    model: Whisper,
+    tokenizer: Tokenizer,
+    result: WindowResult,
+    chunk: np.ndarray,
+    settings: WhisperSettings,
+) -> WindowResult:
+    """The window's segments with word timings, found as ``transcribe(word_timestamps=True)``
+    finds them: the decoder's cross-attention on the alignment heads, aligned by dynamic time
+    warping (``whisper.timing.add_word_timestamps``). Segment bounds move to their words."""
+    import torch
+    import whisper
+    from whisper.timing import add_word_timestamps
+
+    if not result.segments:
+        return result
+    if settings.timestamps:
+        groups = split_segments(
+            result.tokens, timestamp_begin=tokenizer.timestamp_begin, decode=tokenizer.decode,
+            offset_s=result.start, duration_s=result.end - result.start,
+            time_precision=30.0 / model.dims.n_audio_ctx)
+    else:
+        text = [t for t in result.tokens if t < tokenizer.eot]
+        groups = [(segment, text) for segment in result.segments]
+    hop = whisper.audio.HOP_LENGTH
+    rows = [{"seek": round(result.start * whisper.audio.SAMPLE_RATE / hop), "start": s.start,
+             "end": s.end, "tokens": tokens} for s, tokens in groups]
+    mel = window_mels([chunk], model.dims.n_mels, model.device)[0]
+    if next(model.parameters()).dtype == torch.float16:
+        mel = mel.half()
+    add_word_timestamps(
+        segments=rows, model=model, tokenizer=tokenizer, mel=mel,
+        num_frames=min(chunk.shape[-1] // hop, whisper.audio.N_FRAMES),
+        last_speech_timestamp=result.start)
+    segments = [
+        segment.model_copy(update={
+            "start": round(float(row["start"]), 3), "end": round(float(row["end"]), 3),
+            "words": [Word(word=w["word"], start=float(w["start"]), end=float(w["end"]),
+                           probability=float(w["probability"])) for w in row.get("words", [])],
+        })
+        for (segment, _), row in zip(groups, rows, strict=True)
     ]
+    return result.model_copy(update={"segments": segments})
 
 
 def _is_silence(result: DecodingResult, settings: WhisperSettings) -> bool:

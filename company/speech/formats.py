@@ -435,8 +435,10 @@ def whisper_result(transcription: Transcription, *, temperature: float) -> dict[
 
 
 def render_transcription(
-    fmt: TranscriptFormat, transcription: Transcription, *, temperature: float = 0.0
+    fmt: TranscriptFormat, transcription: Transcription, *, temperature: float = 0.0,
+    options: SubtitleOptions | None = None,
 ) -> str:
-    """A service transcription in one of whisper's formats."""
+    """A service transcription in one of whisper's formats (subtitles laid out as ``options``
+    says when the segments have word timings)."""
     result = whisper_result(transcription, temperature=temperature) if fmt == "json" else None
-    return render(fmt, timed_segments(transcription), result=result)
+    return render(fmt, timed_segments(transcription), result=result, options=options)

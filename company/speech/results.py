@@ -7,12 +7,24 @@ from collections import Counter
 from pydantic import BaseModel, Field
 
 
+class Word(BaseModel):
+    """One word with its times in the audio, seconds (``word`` keeps its leading space, as
+    Whisper's do) and the decoder's probability for it."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
 class Segment(BaseModel):
-    """A piece of transcript with its start/end time in the audio, seconds."""
+    """A piece of transcript with its start/end time in the audio, seconds; ``words`` when word
+    timestamps were asked for."""
 
     start: float
     end: float
     text: str
+    words: list[Word] | None = None
 
 
 class WindowResult(BaseModel):

@@ -21,6 +21,7 @@ from company.speech.results import (
     Segment,
     Transcription,
     WindowResult,
+    Word,
     join_segments,
     majority_language,
 )
@@ -101,6 +102,7 @@ class WhisperService:
         name: str | None = None,
         progress: ProgressCallback | None = None,
         audio_progress: AudioProgressCallback | None = None,
+        word_timestamps: bool | None = None,
     ) -> Transcription:
         """Transcribe one clip; its windows are decoded in batches with other waiting requests.
 
@@ -108,14 +110,17 @@ class WhisperService:
         worker as they are cut, at most ``max_windows_in_flight`` at once. Samples are cut
         and sent at once. ``language`` overrides the configured one (None: configured, else
         auto-detect). ``progress`` gets (windows done, total), ``audio_progress`` an
-        ``AudioProgress`` (audio seconds), both after each window.
+        ``AudioProgress`` (audio seconds), both after each window. ``word_timestamps`` gives
+        each segment its words' times (None: ``settings.word_timestamps``).
         Raises ``AudioError`` subclasses for bad audio and ``ModelUnavailable`` without a model.
         """
         started = time.perf_counter()
         language = language or self.settings.language
+        words = self.settings.word_timestamps if word_timestamps is None else word_timestamps
         if isinstance(audio, np.ndarray):
             samples, label = await self._samples(audio, name)
-            results = await self._transcribe_samples(samples, language, progress, audio_progress)
+            results = await self._transcribe_samples(samples, language, progress, audio_progress,
+                                                     words)
             duration_s = samples.size / SAMPLE_RATE
         else:
             label = _label(audio, name)
@@ -127,6 +132,7 @@ class WhisperService:
                 max_in_flight=self.max_windows_in_flight,
                 progress=progress,
                 audio_progress=audio_progress,
+                word_timestamps=words,
             )
             results = await stream.run(audio)
             duration_s = stream.duration_s
@@ -149,6 +155,7 @@ class WhisperService:
         language: str | None,
         progress: ProgressCallback | None,
         audio_progress: AudioProgressCallback | None,
+        word_timestamps: bool = False,
     ) -> list[WindowResult]:
         """Cut decoded samples into windows and decode them all as one request."""
         windows = split_windows(
@@ -163,6 +170,7 @@ class WhisperService:
             language=language,
             on_done=_settle_from_thread(loop, future),
             on_progress=_progress_from_thread(loop, on_progress) if on_progress else None,
+            word_timestamps=word_timestamps,
         )
         self._worker.submit(request)
         try:
@@ -172,7 +180,8 @@ class WhisperService:
             raise
 
     async def transcribe_sequential(
-        self, audio: AudioInput, *, language: str | None = None, name: str | None = None
+        self, audio: AudioInput, *, language: str | None = None, name: str | None = None,
+        word_timestamps: bool = False,
     ) -> Transcription:
         """Transcribe with Whisper's own ``model.transcribe()`` (one stream, no batching).
 
@@ -205,6 +214,7 @@ class WhisperService:
                     fp16=self._worker.fp16,
                     sample_len=settings.sample_len,
                     without_timestamps=not settings.timestamps,
+                    word_timestamps=word_timestamps,
                 )
             finally:
                 del model.decode
@@ -214,7 +224,8 @@ class WhisperService:
 
         result = await self._call(run)
         segments = [
-            Segment(start=float(s["start"]), end=float(s["end"]), text=str(s["text"]).strip())
+            Segment(start=float(s["start"]), end=float(s["end"]), text=str(s["text"]).strip(),
+                    words=[Word.model_validate(w) for w in s["words"]] if "words" in s else None)
             for s in result["segments"]
         ]
         return Transcription(

@@ -41,6 +41,10 @@ class WhisperSettings(BaseModel):
     sample_len: int | None = Field(default=None, ge=1, description="max tokens; None: 224")
     temperature: float = Field(default=0.0, ge=0)
     timestamps: bool = Field(default=True, description="decode timestamps to split segments")
+    word_timestamps: bool = Field(
+        default=False,
+        description="give every segment its words' times (Whisper's cross-attention alignment; "
+        "an extra decoder pass per window, so off unless a caller asks)")
     window_search_s: float = Field(
         default=5.0, gt=0, lt=30, description="look this far back from 30 s for a quiet cut"
     )

@@ -81,6 +81,7 @@ class StreamedTranscription:
         max_in_flight: int,
         progress: WindowProgressCallback | None = None,
         audio_progress: AudioProgressCallback | None = None,
+        word_timestamps: bool = False,
     ) -> None:
         """Prepare the stream (nothing runs before ``run``)."""
         if max_in_flight < 1:
@@ -89,6 +90,7 @@ class StreamedTranscription:
         self._settings = settings
         self._label = label
         self._language = language
+        self._word_timestamps = word_timestamps
         self._max_in_flight = max_in_flight
         self._progress = progress
         self._audio_progress = audio_progress
@@ -185,6 +187,7 @@ class StreamedTranscription:
                 windows=[Window(start=0, end=window.end - window.start)],
                 language=self._language,
                 on_done=functools.partial(self._window_done, index),
+                word_timestamps=self._word_timestamps,
             )
             self._in_flight[index] = request
             self.max_in_flight_seen = max(self.max_in_flight_seen, len(self._in_flight))
@@ -302,9 +305,13 @@ class StreamedTranscription:
         """``result`` (of the window alone) as the whole-file path makes it for ``window``.
 
         Re-running ``window_result`` on the clip's window, rather than adding the offset to the
-        times, rounds the segment times exactly as for a clip decoded whole.
+        times, rounds the segment times exactly as for a clip decoded whole. Segments with word
+        timings (their bounds moved to their words) are shifted instead.
         """
         from whisper.decoding import DecodingResult
+
+        if any(segment.words is not None for segment in result.segments):
+            return shift_result(result, window.start_s)
 
         from company.speech.decoding import model_tokenizer, window_result
 
@@ -322,6 +329,22 @@ class StreamedTranscription:
         )
         precision = WINDOW_SECONDS / model.dims.n_audio_ctx
         return window_result(decoded, window, self._tokenizer, self._settings, precision)
+
+
+def shift_result(result: WindowResult, offset_s: float) -> WindowResult:
+    """``result`` with its window, segment and word times moved ``offset_s`` seconds later."""
+    segments = [
+        segment.model_copy(update={
+            "start": round(segment.start + offset_s, 3), "end": round(segment.end + offset_s, 3),
+            "words": None if segment.words is None else [
+                word.model_copy(update={"start": round(word.start + offset_s, 2),
+                                        "end": round(word.end + offset_s, 2)})
+                for word in segment.words],
+        })
+        for segment in result.segments
+    ]
+    return result.model_copy(update={"start": result.start + offset_s,
+                                     "end": result.end + offset_s, "segments": segments})
 
 
 def _safe(callback: Callable[..., object], *args: object) -> None:

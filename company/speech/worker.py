@@ -44,6 +44,7 @@ class WorkerStats(BaseModel):
     tokens: int = 0
     decode_s: float = 0.0
     sequential_decodes: int = Field(default=0, description="decode calls by transcribe()")
+    align_s: float = Field(default=0.0, description="time spent finding word timings")
 
 
 @dataclass(eq=False)
@@ -58,6 +59,7 @@ class WindowRequest:
     language: str | None
     on_done: Callable[[list[WindowResult] | BaseException], None]
     on_progress: Callable[[int, int], None] | None = None
+    word_timestamps: bool = False
     results: list[WindowResult | None] = field(default_factory=list)
     next_index: int = 0
     done: int = 0
@@ -313,7 +315,7 @@ class ModelWorker:
 
     def _decode(self, batch: list[tuple[WindowRequest, int]]) -> None:
         """Decode one batch and hand each window's result to its request."""
-        from company.speech.decoding import decoding_options, window_result
+        from company.speech.decoding import decoding_options, window_result, with_words
 
         try:
             model = self._ensure_model()
@@ -344,13 +346,22 @@ class ModelWorker:
         sizes = self.stats.batch_sizes
         sizes[len(batch)] = sizes.get(len(batch), 0) + 1
         self.stats.decode_s += elapsed
-        for (request, index), result in zip(batch, decoded, strict=True):
+        for (request, index), result, chunk in zip(batch, decoded, chunks, strict=True):
             if request.finished:
                 continue
             window = request.windows[index]
-            request.results[index] = window_result(
-                result, window, self._tokenizer, self.settings, precision
-            )
+            done = window_result(result, window, self._tokenizer, self.settings, precision)
+            if request.word_timestamps:
+                aligning = time.perf_counter()
+                try:
+                    done = with_words(model, self._tokenizer, done, chunk, self.settings)
+                except Exception as exc:  # noqa: BLE001 - this request fails, not the batch
+                    log.exception("word timings failed for a window")
+                    self._fail(request, exc)
+                    continue
+                finally:
+                    self.stats.align_s += time.perf_counter() - aligning
+            request.results[index] = done
             self.stats.tokens += len(result.tokens)
             request.done += 1
             if request.on_progress is not None:

@@ -14,7 +14,8 @@ Decisions (also in the OpenAPI docs):
 - translations run the same model with Whisper's ``translate`` task; ``WhisperService`` has no
   per-request task, so they go to a second service of the same settings with
   ``task="translate"`` (a second copy of the model, loaded on the first translation).
-- ``timestamp_granularities[]=word`` is a 400 until the decoder gives word timings.
+- ``timestamp_granularities[]=word`` (with ``verbose_json``) decodes word timings for that
+  request (Whisper's cross-attention alignment, as ``transcribe(word_timestamps=True)``).
 - Uploads stream to a temporary folder with the limits of ``POST /v1/tasks/voice`` and are
   decoded once, with the API's audio limits (``api.max_upload_bytes``, ``max_audio_seconds``).
 - Every error answers in OpenAI's shape (``company.api.openai_errors``).
@@ -129,10 +130,9 @@ async def _answer_upload(request: Request, api: ApiState, task: Task) -> Respons
         check_model(options.model, service)
         language = check_language(options.language)
         granularities = getattr(options, "timestamp_granularities", ["segment"])
-        if options.response_format == "verbose_json" and "word" in granularities:
-            check_word_timestamps()
+        words = options.response_format == "verbose_json" and "word" in granularities
         samples = await decode_upload(form.audio, api.settings, api.decodes)
-        result = await _transcribe(service, samples, language, form.audio.filename)
+        result = await _transcribe(service, samples, language, form.audio.filename, words)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     return answer(result, options.response_format, task=task,
@@ -205,16 +205,6 @@ def check_language(language: str | None) -> str | None:
                       param="language", code="invalid_value")
 
 
-def check_word_timestamps() -> None:
-    """400 unless the service's segments can carry word timings."""
-    from company.speech.results import Segment
-
-    if "words" not in Segment.model_fields:
-        raise OpenAIError(400, "word timestamps are not available on this server yet; use "
-                          "timestamp_granularities[]=segment",
-                          param="timestamp_granularities", code="unsupported_value")
-
-
 async def decode_upload(saved: SavedFile, settings: ApiSettings, slots: asyncio.Semaphore
                         ) -> np.ndarray:
     """Decode the upload off the event loop with the API's audio limits (as the voice route
@@ -233,12 +223,14 @@ async def decode_upload(saved: SavedFile, settings: ApiSettings, slots: asyncio.
 
 
 async def _transcribe(service: WhisperService, samples: np.ndarray, language: str | None,
-                      name: str) -> Transcription:
-    """The service's transcription of decoded samples; speech errors in OpenAI's shape."""
+                      name: str, words: bool = False) -> Transcription:
+    """The service's transcription of decoded samples (with word timings when ``words``);
+    speech errors in OpenAI's shape."""
     from company.speech.errors import AudioError, ModelLoadError, ModelUnavailable, ServiceClosed
 
     try:
-        return await service.transcribe(samples, language=language, name=name)
+        return await service.transcribe(samples, language=language, name=name,
+                                        word_timestamps=words or None)
     except AudioError as exc:
         raise _audio_error(exc) from exc
     except (ModelUnavailable, ModelLoadError, ServiceClosed) as exc:
