@@ -29,15 +29,24 @@ FEEDBACK_TOKENS = 400
 fit in the rest)."""
 _STAND_IN = {"number": 0, "integer": 0, "boolean": False, "string": ""}
 
-EXAMPLE_REQUEST = "What is 250 minus 12.5, divided by 5?"
-EXAMPLE_PLAN = Plan.model_validate({"steps": [
-    {"id": "s1", "purpose": "250 minus 12.5", "graph": "calculate",
-     "inputs": {"a": 250, "b": 12.5, "operation": "Subtract"}},
-    {"id": "s2", "purpose": "divide the difference by 5", "graph": "calculate",
-     "inputs": {"a": "{{ s1.result }}", "b": 5, "operation": "Divide"}},
-], "notes": ""})
-"""One valid answer in the shipped catalogue's terms, shown to the model (omitted when the
-loaded catalogue cannot run it)."""
+EXAMPLES = (
+    ("What is 250 minus 12.5, divided by 5?", Plan.model_validate({"steps": [
+        {"id": "s1", "purpose": "250 minus 12.5", "graph": "calculate",
+         "inputs": {"a": 250, "b": 12.5, "operation": "Subtract"}},
+        {"id": "s2", "purpose": "divide the difference by 5", "graph": "calculate",
+         "inputs": {"a": "{{ s1.result }}", "b": 5, "operation": "Divide"}},
+    ], "notes": ""})),
+    ("What language is spoken in Brazil, and how many words are in 'see you at noon'?",
+     Plan.model_validate({"steps": [
+         {"id": "s1", "purpose": "the language of Brazil", "graph": "answer_question",
+          "inputs": {"question": "What language is spoken in Brazil?"}},
+         {"id": "s2", "purpose": "count the words of the quoted text", "graph": "word_count",
+          "inputs": {"text": "see you at noon"}},
+     ], "notes": ""})),
+)
+"""Valid answers in the shipped catalogue's terms, shown to the model (each one omitted when
+the loaded catalogue cannot run it): a chain through an earlier output, and a question for
+the model beside a count of quoted text (copied without its quote marks)."""
 
 
 def step_references(value: Any) -> list[tuple[str, str]]:
@@ -93,6 +102,37 @@ def repair_references(plan: Plan, catalogue: Any) -> tuple[Plan, list[str]]:
     return plan.model_copy(update={"steps": steps}), list(dict.fromkeys(changes))
 
 
+QUOTE_PAIRS = {"'": "'", '"': '"', "\u2018": "\u2019", "\u201c": "\u201d", "\u00ab": "\u00bb"}
+"""Opening quote marks and their closing ones."""
+
+
+def unquote_copied_inputs(plan: Plan, request: str) -> tuple[Plan, list[str]]:
+    """The plan with the quote marks a model copied around a quoted phrase taken off its
+    inputs (``'carpe diem'`` counted 12 characters instead of 10), and what was changed.
+
+    Only a whole string input wrapped in one pair of quotes, found so in the request, with no
+    such quote inside (``"Don't panic," she said. "It's only…"`` keeps its quotes: they are
+    part of the line)."""
+    changes: list[str] = []
+
+    def fix(step_id: str, name: str, value: Any) -> Any:
+        if not isinstance(value, str) or len(value) < 3 or value not in request:
+            return value
+        closing = QUOTE_PAIRS.get(value[0])
+        inner = value[1:-1]
+        if closing is None or value[-1] != closing or value[0] in inner or closing in inner:
+            return value
+        if not inner.strip() or step_references(value):
+            return value
+        changes.append(f"{step_id}.{name}")
+        return inner
+
+    steps = [step.model_copy(update={"inputs": {name: fix(step.id, name, value)
+                                                for name, value in step.inputs.items()}})
+             for step in plan.steps]
+    return plan.model_copy(update={"steps": steps}), changes
+
+
 def replan_exclusions(news: list[Message], catalogue: Any) -> set[str]:
     """The graphs a re-plan after the failed steps in the news is not offered (a small model
     re-chose a failing graph otherwise)."""
@@ -107,6 +147,41 @@ def excluded_after(steps: list[StepResult], catalogue: Any) -> set[str]:
     if network_down(broken):
         excluded |= catalogue.network_graphs()
     return excluded
+
+
+OFFLINE_ANSWER = ("answer_question", "question")
+"""The graph (and its question input) that answers from the model's own knowledge when the
+network graphs a plan chose cannot reach their hosts."""
+OFFLINE_FALLBACK = "offline_fallback"
+"""The progress event of a re-plan made by ``offline_plan`` (no model call)."""
+
+
+def offline_plan(previous: Plan | None, broken: list[StepResult], catalogue: Any,
+                 request: str = "") -> Plan | None:
+    """When every broken step is a network graph that could not reach its host: the previous
+    plan with those steps answered by ``OFFLINE_ANSWER`` from the model's own knowledge (their
+    purpose as the question), said in the notes. None otherwise (a model re-plans).
+
+    A small model re-planned such steps into anything that runs (``word_count`` of the
+    question); the code knows what the step wanted and what can still answer it."""
+    graph, question = OFFLINE_ANSWER
+    network = catalogue.network_graphs()
+    if (previous is None or not broken or graph not in catalogue or graph in network
+            or not all(step.graph in network and network_down([step]) for step in broken)):
+        return None
+    failed = {step.step_id: step for step in broken}
+    steps = []
+    for step in previous.steps:
+        if step.id in failed:
+            asked = step.purpose.strip() or request.strip()
+            step = step.model_copy(update={"graph": graph, "inputs": {question: asked}})
+        steps.append(step)
+    names = ", ".join(f"{s.step_id} ({s.graph})" for s in broken)
+    notes = (f"The network could not be reached for {names}: answered from the model's own "
+             "knowledge instead, not looked up.")
+    plan, _ = repair_references(
+        derive_dependencies(Plan(steps=steps, notes=notes)), catalogue)
+    return None if plan_problems(plan, catalogue) else plan
 
 
 def plan_problems(plan: Plan, catalogue: Any) -> list[str]:
@@ -153,19 +228,22 @@ def _reference_problems(step: PlanStep, ref_step: str, output: str, graph_of: di
     return []
 
 
-def example_answer(catalogue: Any) -> dict[str, str] | None:
-    """The worked example for the prompt (a request and its answer as compact JSON), or None
-    when the loaded catalogue cannot run it."""
-    if plan_problems(derive_dependencies(EXAMPLE_PLAN), catalogue):
-        return None
-    steps = [{"id": s.id, "purpose": s.purpose, "graph": s.graph, "inputs": s.inputs}
-             for s in EXAMPLE_PLAN.steps]  # the schema's order
-    answer = json.dumps({"steps": steps, "notes": EXAMPLE_PLAN.notes}, ensure_ascii=False)
-    return {"request": EXAMPLE_REQUEST, "answer": answer}
+def example_answers(catalogue: Any) -> list[dict[str, str]]:
+    """The worked examples for the prompt (each a request and its answer as compact JSON)
+    that the loaded catalogue can run."""
+    found = []
+    for request, plan in EXAMPLES:
+        if plan_problems(derive_dependencies(plan), catalogue):
+            continue
+        steps = [{"id": s.id, "purpose": s.purpose, "graph": s.graph, "inputs": s.inputs}
+                 for s in plan.steps]  # the schema's order
+        answer = json.dumps({"steps": steps, "notes": plan.notes}, ensure_ascii=False)
+        found.append({"request": request, "answer": answer})
+    return found
 
 
 async def request_context(action: Action, analysis: Analysis, catalogue: Any,
-                          example: dict[str, str] | None) -> tuple[str, list[str]]:
+                          examples: list[dict[str, str]]) -> tuple[str, list[str]]:
     """The Boss's own words from memory: this turn's request (typed, or a voice note's
     transcript and typed text; the quoted text a step needs stays verbatim up to
     ``REQUEST_CHARS``) and the conversation before it that the plan prompt holds (the newest
@@ -174,7 +252,7 @@ async def request_context(action: Action, analysis: Analysis, catalogue: Any,
     described = catalogue.describe()
     words = await budgeted_words(action, lambda request, earlier: action.ctx.prompts.render(
         PLAN_PROMPT, analysis=analysis, catalogue=described,
-        request=shorten(request, REQUEST_CHARS), earlier=earlier, example=example,
+        request=shorten(request, REQUEST_CHARS), earlier=earlier, examples=examples,
         feedback=""), reserve=FEEDBACK_TOKENS, answer_action=PLAN_PROMPT)
     return shorten(words.request, REQUEST_CHARS), words.earlier
 
@@ -186,14 +264,14 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     each rejected plan is an event."""
     catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
-    schema, example = plan_schema(catalogue), example_answer(catalogue)
-    request, earlier = await request_context(action, analysis, catalogue, example)
+    schema, examples = plan_schema(catalogue), example_answers(catalogue)
+    request, earlier = await request_context(action, analysis, catalogue, examples)
     llm = action.ctx.llm.for_action(PLAN_PROMPT)
     problems: list[str] = []
     for _ in range(attempts):
         prompt = action.ctx.prompts.render(
             PLAN_PROMPT, analysis=analysis, catalogue=catalogue.describe(), request=request,
-            earlier=earlier, example=example,
+            earlier=earlier, examples=examples,
             feedback="\n".join([feedback, *problems]).strip(),
         )
         messages = [{"role": "user", "content": prompt}]
@@ -202,6 +280,9 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         if repaired:
             action.ctx.event(EventKind.PROGRESS, what="plan_references_repaired",
                              changes=repaired)
+        plan, unquoted = unquote_copied_inputs(plan, request)
+        if unquoted:
+            action.ctx.event(EventKind.PROGRESS, what="plan_quotes_removed", inputs=unquoted)
         found = plan_problems(plan, catalogue)
         if not found:
             return plan

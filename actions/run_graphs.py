@@ -16,7 +16,13 @@ from actions.memory_queries import (
     replans_after_failure,
     step_feedback,
 )
-from actions.planning import STEP_REF, draft_plan, excluded_after
+from actions.planning import (
+    OFFLINE_FALLBACK,
+    STEP_REF,
+    draft_plan,
+    excluded_after,
+    offline_plan,
+)
 from actions.write_plan import WritePlan
 from company.action import Action, ActionFailed, ActionOutput, published_by
 from company.events import EventKind
@@ -74,7 +80,7 @@ class RunGraphs(Action):
         left = max(0, int(self.ctx.options.get("replan_on_failure", 0)) - used)
         results = await self.execute(plan, key, attempt=used + 1)
         if analysis is not None:
-            results = await self._replan_here(analysis, results, key, left, used + 1)
+            results = await self._replan_here(analysis, plan, results, key, left, used + 1)
         elif left and _broken(results):
             planner = source.sent_from if source is not None else "Planner"
             self._announce(results, used + 2, by=planner)
@@ -101,8 +107,8 @@ class RunGraphs(Action):
         source = (published_by(news, WritePlan) or [self.ctx.memory.latest(WritePlan)])[-1]
         return plan, source, None
 
-    async def _replan_here(self, analysis: Analysis, results: GraphResults, key: str,
-                           left: int, attempt: int) -> GraphResults:
+    async def _replan_here(self, analysis: Analysis, plan: Plan, results: GraphResults,
+                           key: str, left: int, attempt: int) -> GraphResults:
         """With no Planner: redraft the plan with the failures as feedback and run it, at most
         ``left`` times; every attempt's steps are kept, the failed ones first."""
         steps, feedback = list(results.steps), step_feedback(results.steps)
@@ -112,9 +118,15 @@ class RunGraphs(Action):
             replans += 1
             attempt += 1
             self._announce(latest, attempt, by=self.ctx.role)
+            broken = [s for s in latest.steps if s.status in BROKEN]
+            fallback = offline_plan(plan, broken, catalogue)
+            if fallback is not None:
+                self.ctx.event(EventKind.PROGRESS, what=OFFLINE_FALLBACK,
+                               steps=[s.step_id for s in broken])
             try:
-                plan = await draft_plan(self, analysis, "\n".join(f"- {f}" for f in feedback),
-                                        exclude=excluded_after(steps, catalogue))
+                plan = fallback or await draft_plan(
+                    self, analysis, "\n".join(f"- {f}" for f in feedback),
+                    exclude=excluded_after(steps, catalogue))
             except ActionFailed as exc:  # the failed attempt's results still get reported
                 self.ctx.event(EventKind.PROGRESS, what=REPLAN_FAILED, error=str(exc))
                 break

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from actions.analyze_request import AnalyzeRequest
 from actions.memory_queries import (
+    broken_steps,
     failure_feedback,
     latest_payload,
     replan_requests,
 )
-from actions.planning import draft_plan, replan_exclusions
+from actions.planning import OFFLINE_FALLBACK, draft_plan, offline_plan, replan_exclusions
 from company.action import Action, ActionFailed, ActionOutput
+from company.events import EventKind
 from company.message import Message
 from company.payloads import Analysis, Plan
 
@@ -34,8 +36,16 @@ class WritePlan(Action):
             raise ActionFailed("there is no analysis to plan from")
         feedback = "\n".join([*(f"- reviewer: {r.feedback}" for r in replan_requests(news)),
                               *(f"- {line}" for line in failures)])
+        catalogue = self.ctx.services.catalogue()
+        if failures and not replan_requests(news):
+            previous: Plan | None = latest_payload(self.ctx.memory, [], WritePlan)
+            fallback = offline_plan(previous, broken_steps(news), catalogue)
+            if fallback is not None:  # no model call: the code knows what the steps wanted
+                self.ctx.event(EventKind.PROGRESS, what=OFFLINE_FALLBACK,
+                               steps=[s.step_id for s in broken_steps(news)])
+                return ActionOutput(content=describe_plan(fallback), payload=fallback)
         try:
-            exclude = replan_exclusions(news, self.ctx.services.catalogue())
+            exclude = replan_exclusions(news, catalogue)
             plan = await draft_plan(self, analysis, feedback, exclude=exclude)
         except ActionFailed as exc:
             if not failures:

@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from actions.planning import EXAMPLE_PLAN, example_answer
+from actions.planning import EXAMPLES, example_answers
 from company.config import CONFIG_DIR
 from company.graphs.catalogue import Catalogue
 from company.graphs.plan_schema import MAX_STEPS, plan_schema, reference_pattern
@@ -109,12 +109,16 @@ def test_the_reference_pattern_names_only_catalogue_outputs() -> None:
     assert "[A-Za-z_]" in reference_pattern(["odd name"])  # not a plain name: any name
 
 
-def test_the_prompt_example_follows_the_schema() -> None:
-    example = example_answer(CATALOGUE)
-    assert example is not None
-    assert VALIDATOR.is_valid(json.loads(example["answer"]))
-    assert json.loads(example["answer"])["steps"][1]["inputs"]["a"] == "{{ s1.result }}"
-    assert {s.graph for s in EXAMPLE_PLAN.steps} <= set(CATALOGUE.names())
+def test_the_prompt_examples_follow_the_schema() -> None:
+    examples = example_answers(CATALOGUE)
+    assert len(examples) == len(EXAMPLES) == 2
+    assert all(VALIDATOR.is_valid(json.loads(e["answer"])) for e in examples)
+    assert json.loads(examples[0]["answer"])["steps"][1]["inputs"]["a"] == "{{ s1.result }}"
+    for request, plan in EXAMPLES:  # quoted text is copied without its quote marks
+        for step in plan.steps:
+            for value in step.inputs.values():
+                if isinstance(value, str) and f"'{value}'" in request:
+                    assert not value.startswith("'")
 
 
 def test_an_empty_or_custom_catalogue(tmp_path: Path) -> None:
@@ -128,7 +132,7 @@ def test_an_empty_or_custom_catalogue(tmp_path: Path) -> None:
     mine = Catalogue.load(folder)
     schema = plan_schema(mine)
     assert jsonschema_rs.validator_for(schema).is_valid(plan(step("only_mine", {"text": "x"})))
-    assert example_answer(mine) is None  # the calculate example would not run there
+    assert example_answers(mine) == []  # neither example would run there
 
 
 def test_the_first_step_is_s1_and_refers_to_no_step() -> None:

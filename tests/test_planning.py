@@ -101,3 +101,60 @@ def test_a_reference_to_an_output_the_graph_lacks_is_pointed_at_its_first_output
     assert fixed.steps[2].inputs["b"] == "{{ s9.result }}"
     assert changes == ["s1.result -> s1.replaced"]
     assert [p for p in plan_problems(fixed, CATALOGUE) if "s1" in p] == []
+
+
+def test_quotes_copied_around_a_quoted_phrase_are_taken_off():
+    from actions.planning import unquote_copied_inputs
+
+    request = "How many characters is 'carpe diem'? And \"Don't panic,\" she said. \"Go.\""
+    plan = Plan.model_validate({"steps": [
+        {"id": "s1", "graph": "word_count", "inputs": {"text": "'carpe diem'"}},
+        {"id": "s2", "graph": "word_count",
+         "inputs": {"text": "\"Don't panic,\" she said. \"Go.\""}},  # quotes are the line's
+        {"id": "s3", "graph": "word_count", "inputs": {"text": "'not in the request'"}},
+        {"id": "s4", "graph": "calculate", "inputs": {"a": 1, "b": 2, "operation": "Add"}},
+    ]})
+    fixed, changes = unquote_copied_inputs(plan, request)
+    assert [s.inputs.get("text") for s in fixed.steps] == [
+        "carpe diem", "\"Don't panic,\" she said. \"Go.\"", "'not in the request'", None]
+    assert changes == ["s1.text"]
+    assert unquote_copied_inputs(plan, "")[1] == []
+
+
+def test_curly_quotes_come_off_too():
+    from actions.planning import unquote_copied_inputs
+
+    plan = Plan.model_validate({"steps": [
+        {"id": "s1", "graph": "word_count", "inputs": {"text": "\u201cJust do it\u201d"}}]})
+    fixed, _ = unquote_copied_inputs(plan, "Count \u201cJust do it\u201d please")
+    assert fixed.steps[0].inputs["text"] == "Just do it"
+
+
+def network_failure(step_id="s1", graph="wikipedia_lookup",
+                    error="cannot resolve host 'en.wikipedia.org'"):
+    from company.payloads import StepResult
+
+    return StepResult(step_id=step_id, graph=graph, status="FAILED", error=error)
+
+
+def test_offline_plan_swaps_only_steps_whose_network_failed():
+    from actions.planning import offline_plan
+
+    plan = Plan.model_validate({"steps": [
+        {"id": "s1", "purpose": "What is 2 + 2", "graph": "calculate",
+         "inputs": {"a": 2, "b": 2, "operation": "Add"}},
+        {"id": "s2", "purpose": "Who wrote Hamlet", "graph": "web_search",
+         "inputs": {"query": "Hamlet author"}},
+    ]})
+    swapped = offline_plan(plan, [network_failure("s2", "web_search")], CATALOGUE)
+    assert swapped is not None
+    assert [s.graph for s in swapped.steps] == ["calculate", "answer_question"]
+    assert swapped.steps[1].inputs == {"question": "Who wrote Hamlet"}
+    assert "s2 (web_search)" in swapped.notes
+    # not the network, a graph that does not fetch, or no plan: the model re-plans
+    assert offline_plan(plan, [network_failure("s2", "web_search", "no results")],
+                        CATALOGUE) is None
+    assert offline_plan(plan, [network_failure("s1", "calculate")], CATALOGUE) is None
+    assert offline_plan(None, [network_failure()], CATALOGUE) is None
+    assert offline_plan(plan, [network_failure("s2", "web_search")],
+                        CATALOGUE.without({"answer_question"})) is None

@@ -102,12 +102,13 @@ async def test_without_the_boss_words_in_memory_the_analysis_stands_in(config, s
     assert "The Boss's request" not in prompt and "Earlier in this conversation" not in prompt
 
 
-async def test_the_prompt_shows_one_real_example_and_no_placeholders(config, store):
+async def test_the_prompt_shows_real_examples_and_no_placeholders(config, store):
     h = planner(config, store, PLAN)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     await WritePlan(h.ctx).run([analysis])
     [prompt] = h.prompts("WritePlan")
-    assert prompt.count("Example. Request: ") == 1
+    assert prompt.count("Example. Request: ") == 2
+    assert '"graph": "answer_question", "inputs": {"question": ' in prompt
     assert '"graph": "calculate", "inputs": {"a": "{{ s1.result }}"' in prompt
     assert not re.search(r"<[A-Za-z][^<>]*>", prompt)  # no "<earlier step id>" to copy
 
@@ -285,3 +286,41 @@ async def test_another_failure_takes_only_its_own_graph_out(config, store):
     graphs = offered_graphs(h.provider.calls_for("WritePlan")[-1])
     assert "text_transform" not in graphs
     assert {"wikipedia_lookup", "summarize_web_page", "word_count"} <= graphs
+
+
+WIKI_PLAN = {"steps": [
+    {"id": "s1", "purpose": "Find the capital of Australia", "graph": "wikipedia_lookup",
+     "inputs": {"topic": "Australia"}},
+    {"id": "s2", "purpose": "count its words", "graph": "word_count",
+     "inputs": {"text": "{{ s1.summary }}"}},
+], "notes": ""}
+
+
+async def test_a_lookup_that_could_not_reach_its_host_is_answered_from_the_models_knowledge(
+        config, store):
+    h = planner(config, store, PLAN)
+    h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    h.remember("plan", WritePlan, WIKI_PLAN, sent_from="Planner")
+    results = h.remember("s1 failed", "RunGraphs", failed_results(), sent_from="Executor",
+                         send_to=["Planner"])
+    out = await WritePlan(h.ctx).run([results])
+    assert out is not None and h.provider.calls == []  # no model call for this re-plan
+    first, second = out.payload.steps
+    assert (first.graph, first.inputs) == ("answer_question",
+                                           {"question": "Find the capital of Australia"})
+    assert second.inputs == {"text": "{{ s1.answer }}"} and second.depends_on == ["s1"]
+    assert "answered from the model's own knowledge" in out.payload.notes
+    assert any(data.get("what") == "offline_fallback" for _, data in h.events)
+
+
+async def test_a_failure_that_is_not_the_network_is_still_re_planned_by_the_model(
+        config, store):
+    h = planner(config, store, PLAN)
+    h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    h.remember("plan", WritePlan, WIKI_PLAN, sent_from="Planner")
+    failed = failed_results(error="GetWikipediaSummaryBlock: no article about 'Australia'")
+    results = h.remember("s1 failed", "RunGraphs", failed, sent_from="Executor",
+                         send_to=["Planner"])
+    out = await WritePlan(h.ctx).run([results])
+    assert out is not None and len(h.provider.calls_for("WritePlan")) == 1
+    assert [s.graph for s in out.payload.steps] == ["calculate", "word_count"]
