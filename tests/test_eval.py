@@ -22,7 +22,7 @@ REQUESTS = [
     {"id": "words", "request": "How many words are in 'the quick brown fox'?",
      "expect": {"graphs": ["word_count"], "outputs_contain": [4]}},
     {"id": "swap", "request": "Replace 'cats' with 'dogs' in 'cats chase cats'.",
-     "expect": {"graphs": ["text_transform"], "outputs_contain": ["dogs chase dogs"]}},
+     "expect": {"graphs": ["replace_text"], "outputs_contain": ["dogs chase dogs"]}},
 ]
 
 
@@ -92,7 +92,7 @@ def test_eval_prints_and_writes_the_scorecard_and_exits_0_with_failures(inputs, 
             in line
         assert f"| {r.wall_s:.1f} |" in line
     swap = next(x for x in card.splitlines() if x.startswith("| swap |"))
-    assert "graph text_transform not executed" in swap
+    assert "graph replace_text not executed" in swap
     assert f"`{Path(inputs['requests']).resolve()}`" in card
 
 

@@ -31,8 +31,9 @@ EXPECTED = {
     "current_date_time",
     "extract_text",
     "read_web_page",
+    "replace_text",
+    "split_text",
     "summarize_web_page",
-    "text_transform",
     "web_search",
     "wikipedia_lookup",
     "word_count",
@@ -110,7 +111,7 @@ def test_describe_is_compact_prompt_text(catalogue: Catalogue) -> None:
     assert "- calculate(a: number, b: number, operation: Add|Subtract|Multiply|Divide|Power = " \
            "'Add') -> result: Applies an arithmetic operation to two numbers a and b." in lines
     assert "- word_count(text: string) -> word_count, character_count: Counts the words and " \
-           "characters of a text." in lines
+           "the characters (the length, spaces included) of a text." in lines
     # about 30 tokens a graph: the whole catalogue stays a small part of a small model's prompt
     assert len(text) < 170 * len(lines) and len(text.split()) < 22 * len(lines)
 
@@ -120,7 +121,7 @@ def test_missing_directory_is_a_load_error(tmp_path: Path) -> None:
         Catalogue.load(tmp_path / "missing")
 
 
-async def test_calculate_word_count_and_text_transform_run(catalogue: Catalogue) -> None:
+async def test_calculate_word_count_replace_and_split_run(catalogue: Catalogue) -> None:
     runner = GraphRunner()
     run = await runner.run(
         catalogue.get("calculate").graph, {"a": "6", "b": 7, "operation": "Multiply"}
@@ -130,11 +131,12 @@ async def test_calculate_word_count_and_text_transform_run(catalogue: Catalogue)
     assert run.outputs == {"result": [3.5]}
     run = await runner.run(catalogue.get("word_count").graph, {"text": "one two  three"})
     assert run.outputs == {"word_count": [3], "character_count": [14]}
-    run = await runner.run(
-        catalogue.get("text_transform").graph,
-        {"text": "a-b-c", "old": "-", "new": ";", "delimiter": ";"},
-    )
-    assert run.outputs == {"replaced": ["a;b;c"], "parts": [["a", "b", "c"]]}
+    run = await runner.run(catalogue.get("replace_text").graph,
+                           {"text": "a-b-c", "old": "-", "new": ";"})
+    assert run.outputs == {"replaced": ["a;b;c"]}
+    run = await runner.run(catalogue.get("split_text").graph,
+                           {"text": "a; b ;c", "delimiter": ";"})
+    assert run.outputs == {"parts": [["a", "b", "c"]]}
 
 
 async def test_answer_question_uses_the_llm(catalogue: Catalogue) -> None:
@@ -232,7 +234,8 @@ def test_relative_catalogue_dir_is_taken_from_the_project_root() -> None:
 def test_graphs_that_fetch_from_the_network_are_known(catalogue: Catalogue) -> None:
     network = catalogue.network_graphs()
     assert {"wikipedia_lookup", "summarize_web_page"} <= network
-    assert not network & {"calculate", "word_count", "text_transform", "answer_question"}
+    assert not network & {"calculate", "word_count", "replace_text", "split_text",
+                       "answer_question"}
     assert catalogue.without(["wikipedia_lookup"]).network_graphs() == network - {
         "wikipedia_lookup"}
 

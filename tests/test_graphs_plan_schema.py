@@ -60,8 +60,9 @@ def test_inputs_carry_types_required_flags_and_enums() -> None:
     operation, ref = calc["properties"]["operation"]["anyOf"]
     assert operation == {"enum": ["Add", "Subtract", "Multiply", "Divide", "Power"]}
     assert ref["pattern"] == reference_pattern(outputs)
-    text = branches()["text_transform"]["properties"]["inputs"]
+    text = branches()["replace_text"]["properties"]["inputs"]
     assert text["required"] == ["text", "old"]
+    assert branches()["split_text"]["properties"]["inputs"]["required"] == ["text", "delimiter"]
     assert text["properties"]["text"]["type"] == "string"
     assert text["properties"]["text"]["maxLength"] > 100
     assert branches()["answer_question"]["properties"]["inputs"]["required"] == ["question"]

@@ -208,7 +208,7 @@ async def test_replace_with_empty_old_is_refused_before_it_is_built() -> None:
 
 
 async def test_chained_replacements_cannot_grow_exponentially() -> None:
-    """Three text_transform steps fed forward (old="") stay under max_value_bytes each."""
+    """Three replace steps fed forward (old="") stay under max_value_bytes each."""
     text = "ab" * 100
     settings = GraphSettings(max_value_bytes=64 * 1024)
     for _ in range(3):

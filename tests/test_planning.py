@@ -88,7 +88,7 @@ def test_an_old_stored_plan_with_depends_on_still_loads():
 
 def test_a_reference_to_an_output_the_graph_lacks_is_pointed_at_its_first_output():
     plan = derived(
-        {"id": "s1", "graph": "text_transform", "inputs": {"text": "a,b", "old": "x"}},
+        {"id": "s1", "graph": "replace_text", "inputs": {"text": "a,b", "old": "x"}},
         {"id": "s2", "graph": "word_count", "inputs": {"text": "got {{ s1.result }}"}},
         {"id": "s3", "graph": "calculate",
          "inputs": {"a": "{{s2.word_count}}", "b": "{{ s9.result }}", "operation": "Add"}},

@@ -289,12 +289,12 @@ def test_an_executed_empty_plan_says_no_steps_were_planned():
 
 
 def test_table_cells_escape_pipes_and_newlines():
-    step = StepResult(step_id="s1", graph="text_transform", status=StepStatus.FAILED,
+    step = StepResult(step_id="s1", graph="split_text", status=StepStatus.FAILED,
                       outputs={"text": ["a|b"]}, error="bad | input\nsecond line")
     row = results_section([step], executed=True).splitlines()[-1]
-    assert row == ('| s1 | text_transform | FAILED | {"text": ["a\\|b"]} |'
+    assert row == ('| s1 | split_text | FAILED | {"text": ["a\\|b"]} |'
                    ' bad \\| input second line |')
-    assert cells(row) == ["s1", "text_transform", "FAILED", '{"text": ["a\\|b"]}',
+    assert cells(row) == ["s1", "split_text", "FAILED", '{"text": ["a\\|b"]}',
                           "bad \\| input second line"]
 
 

@@ -279,12 +279,12 @@ async def test_after_a_host_could_not_be_resolved_no_graph_that_needs_the_networ
 async def test_another_failure_takes_only_its_own_graph_out(config, store):
     h = planner(config, store, PLAN)
     h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
-    failed = failed_results("text_transform", "TextSplitBlock: delimiter must not be empty")
+    failed = failed_results("split_text", "TextSplitBlock: delimiter must not be empty")
     results = h.remember("s1 failed", "RunGraphs", failed, sent_from="Executor",
                          send_to=["Planner"])
     await WritePlan(h.ctx).run([results])
     graphs = offered_graphs(h.provider.calls_for("WritePlan")[-1])
-    assert "text_transform" not in graphs
+    assert "split_text" not in graphs
     assert {"wikipedia_lookup", "summarize_web_page", "word_count"} <= graphs
 
 
