@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -129,8 +129,10 @@ def decode_chunks(
     chunks: Sequence[np.ndarray],
     options: DecodingOptions,
     plan: DecodePlan | None = None,
+    features_out: list[torch.Tensor] | None = None,
 ) -> list[DecodingResult]:
-    """Decode up to 30 s audio chunks together: one encoder pass, then one decoding loop."""
+    """Decode up to 30 s audio chunks together: one encoder pass, then one decoding loop.
+    ``features_out`` (when given) gets each chunk's encoder output, for word alignment."""
     import torch
     import whisper
 
@@ -141,6 +143,8 @@ def decode_chunks(
     with torch.no_grad(), sdpa_enabled(plan.sdpa):
         with torch_threads(plan.encode_threads):
             features = encode(model, mel.half() if options.fp16 else mel, plan.encode_windows)
+        if features_out is not None:
+            features_out.extend(features.unbind(0))
         with torch_threads(plan.decode_threads):
             if plan.fast and supports(options):
                 return greedy_decode(model, features, options, drop_finished=plan.drop_finished)
@@ -254,10 +258,13 @@ def with_words(
     result: WindowResult,
     chunk: np.ndarray,
     settings: WhisperSettings,
+    features: torch.Tensor | None = None,
 ) -> WindowResult:
     """The window's segments with word timings, found as ``transcribe(word_timestamps=True)``
     finds them: the decoder's cross-attention on the alignment heads, aligned by dynamic time
-    warping (``whisper.timing.add_word_timestamps``). Segment bounds move to their words."""
+    warping (``whisper.timing.add_word_timestamps``). Segment bounds move to their words.
+    With the window's encoder ``features`` (from its decoding batch) the encoder is not run
+    again: only the decoder pass over the text is added."""
     import torch
     import whisper
     from whisper.timing import add_word_timestamps
@@ -275,11 +282,16 @@ def with_words(
     hop = whisper.audio.HOP_LENGTH
     rows = [{"seek": round(result.start * whisper.audio.SAMPLE_RATE / hop), "start": s.start,
              "end": s.end, "tokens": tokens} for s, tokens in groups]
-    mel = window_mels([chunk], model.dims.n_mels, model.device)[0]
-    if next(model.parameters()).dtype == torch.float16:
-        mel = mel.half()
+    if features is not None:
+        aligner: Any = _EncodedWindow(model, features)
+        mel = torch.empty(0)  # not read: the encoder output is given
+    else:
+        aligner = model
+        mel = window_mels([chunk], model.dims.n_mels, model.device)[0]
+        if next(model.parameters()).dtype == torch.float16:
+            mel = mel.half()
     add_word_timestamps(
-        segments=rows, model=model, tokenizer=tokenizer, mel=mel,
+        segments=rows, model=aligner, tokenizer=tokenizer, mel=mel,
         num_frames=min(chunk.shape[-1] // hop, whisper.audio.N_FRAMES),
         last_speech_timestamp=result.start)
     segments = [
@@ -291,6 +303,22 @@ def with_words(
         for (segment, _), row in zip(groups, rows, strict=True)
     ]
     return result.model_copy(update={"segments": segments})
+
+
+class _EncodedWindow:
+    """A model whose forward pass over one window starts from that window's encoder output
+    (computed once for its decoding batch): what word alignment calls, without the encoder."""
+
+    def __init__(self, model: Whisper, features: torch.Tensor) -> None:
+        self._model = model
+        self._features = features
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def __call__(self, mel: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The decoder's logits for ``tokens`` over the window (``mel`` is not read)."""
+        return self._model.decoder(tokens, self._features.unsqueeze(0))
 
 
 def _is_silence(result: DecodingResult, settings: WhisperSettings) -> bool:

@@ -329,9 +329,11 @@ class ModelWorker:
             language = "en"  # English-only models (tiny.en) cannot detect; as transcribe() does
         options = decoding_options(self.settings, language=language, fp16=self._fp16)
         chunks = [r.samples[r.windows[i].start : r.windows[i].end] for r, i in batch]
+        # kept for word alignment (one decoder pass, no second encoder pass) when asked for
+        features: list[Any] | None = [] if any(r.word_timestamps for r, _ in batch) else None
         started = time.perf_counter()
         try:
-            decoded = self._decode_chunks(model, chunks, options)
+            decoded = self._decode_chunks(model, chunks, options, features)
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory: fail these requests
             log.exception("Whisper decoding failed for a batch of %d windows", len(batch))
             for request in {id(r): r for r, _ in batch}.values():
@@ -346,7 +348,7 @@ class ModelWorker:
         sizes = self.stats.batch_sizes
         sizes[len(batch)] = sizes.get(len(batch), 0) + 1
         self.stats.decode_s += elapsed
-        for (request, index), result, chunk in zip(batch, decoded, chunks, strict=True):
+        for position, ((request, index), result) in enumerate(zip(batch, decoded, strict=True)):
             if request.finished:
                 continue
             window = request.windows[index]
@@ -354,7 +356,8 @@ class ModelWorker:
             if request.word_timestamps:
                 aligning = time.perf_counter()
                 try:
-                    done = with_words(model, self._tokenizer, done, chunk, self.settings)
+                    done = with_words(model, self._tokenizer, done, chunks[position],
+                                      self.settings, features[position] if features else None)
                 except Exception as exc:  # noqa: BLE001 - this request fails, not the batch
                     log.exception("word timings failed for a window")
                     self._fail(request, exc)
@@ -371,7 +374,8 @@ class ModelWorker:
                 _safe(request.on_done, [r for r in request.results if r is not None])
 
     def _decode_chunks(
-        self, model: Whisper, chunks: list[np.ndarray], options: DecodingOptions
+        self, model: Whisper, chunks: list[np.ndarray], options: DecodingOptions,
+        features_out: list[Any] | None = None,
     ) -> list[DecodingResult]:
         """``decode_chunks``; when the device runs out of memory, halve the batch size for good
         and decode the chunks in pieces of that size (a single chunk's failure is final)."""
@@ -380,17 +384,20 @@ class ModelWorker:
         from company.speech import decoding
 
         try:
-            return decoding.decode_chunks(model, chunks, options, self._plan)
+            return decoding.decode_chunks(model, chunks, options, self._plan, features_out)
         except torch.OutOfMemoryError:
             if len(chunks) == 1:
                 raise
+            if features_out is not None:
+                features_out.clear()  # the failed batch's, if its encoder pass got through
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             size = self._batch_size = max(1, min(self._batch_size, len(chunks) // 2))
             log.warning("out of memory for %d windows: batch size now %d", len(chunks), size)
             results: list[DecodingResult] = []
             for start in range(0, len(chunks), size):
-                results += self._decode_chunks(model, chunks[start : start + size], options)
+                results += self._decode_chunks(model, chunks[start : start + size], options,
+                                               features_out)
             return results
 
     def _fail(self, request: WindowRequest, exc: BaseException) -> None:
