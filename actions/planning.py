@@ -152,6 +152,8 @@ def excluded_after(steps: list[StepResult], catalogue: Any) -> set[str]:
 OFFLINE_ANSWER = ("answer_question", "question")
 """The graph (and its question input) that answers from the model's own knowledge when the
 network graphs a plan chose cannot reach their hosts."""
+OFFLINE_CONTEXT = "context"
+"""The input of ``OFFLINE_ANSWER`` that gets the Boss's request, when it has one."""
 OFFLINE_FALLBACK = "offline_fallback"
 """The progress event of a re-plan made by ``offline_plan`` (no model call)."""
 
@@ -160,7 +162,8 @@ def offline_plan(previous: Plan | None, broken: list[StepResult], catalogue: Any
                  request: str = "") -> Plan | None:
     """When every broken step is a network graph that could not reach its host: the previous
     plan with those steps answered by ``OFFLINE_ANSWER`` from the model's own knowledge (their
-    purpose as the question), said in the notes. None otherwise (a model re-plans).
+    purpose and the values they were given as the question, the Boss's ``request`` as its
+    context), said in the notes. None otherwise (a model re-plans).
 
     A small model re-planned such steps into anything that runs (``word_count`` of the
     question); the code knows what the step wanted and what can still answer it."""
@@ -173,8 +176,11 @@ def offline_plan(previous: Plan | None, broken: list[StepResult], catalogue: Any
     steps = []
     for step in previous.steps:
         if step.id in failed:
-            asked = step.purpose.strip() or request.strip()
-            step = step.model_copy(update={"graph": graph, "inputs": {question: asked}})
+            inputs = {question: offline_question(step) or request.strip()}
+            if request.strip() and any(spec.name == OFFLINE_CONTEXT
+                                       for spec in catalogue.get(graph).inputs):
+                inputs[OFFLINE_CONTEXT] = f"The Boss asked: {request.strip()}"
+            step = step.model_copy(update={"graph": graph, "inputs": inputs})
         steps.append(step)
     names = ", ".join(f"{s.step_id} ({s.graph})" for s in broken)
     notes = (f"The network could not be reached for {names}: answered from the model's own "
@@ -182,6 +188,18 @@ def offline_plan(previous: Plan | None, broken: list[StepResult], catalogue: Any
     plan, _ = repair_references(
         derive_dependencies(Plan(steps=steps, notes=notes)), catalogue)
     return None if plan_problems(plan, catalogue) else plan
+
+
+def offline_question(step: PlanStep) -> str:
+    """What a lookup step wanted, as a question: its purpose, with the literal values it was
+    given ("identify the book (Pride and Prejudice)"); a purpose alone lost the topic."""
+    given = [str(value).strip() for value in step.inputs.values()
+             if isinstance(value, str | int | float) and not isinstance(value, bool)
+             and str(value).strip() and not step_references(value)]
+    purpose = step.purpose.strip()
+    if purpose and given:
+        return f"{purpose} ({'; '.join(given)})"
+    return purpose or "; ".join(given)
 
 
 def plan_problems(plan: Plan, catalogue: Any) -> list[str]:

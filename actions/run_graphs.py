@@ -12,6 +12,7 @@ from actions.analyze_request import AnalyzeRequest
 from actions.memory_queries import (
     BROKEN,
     latest_payload,
+    latest_request_text,
     replan_requests_sent,
     replans_after_failure,
     step_feedback,
@@ -119,7 +120,8 @@ class RunGraphs(Action):
             attempt += 1
             self._announce(latest, attempt, by=self.ctx.role)
             broken = [s for s in latest.steps if s.status in BROKEN]
-            fallback = offline_plan(plan, broken, catalogue)
+            fallback = offline_plan(plan, broken, catalogue,
+                                    latest_request_text(self.ctx.memory))
             if fallback is not None:
                 self.ctx.event(EventKind.PROGRESS, what=OFFLINE_FALLBACK,
                                steps=[s.step_id for s in broken])

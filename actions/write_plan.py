@@ -8,6 +8,7 @@ from actions.memory_queries import (
     broken_steps,
     failure_feedback,
     latest_payload,
+    latest_request_text,
     replan_requests,
 )
 from actions.planning import OFFLINE_FALLBACK, draft_plan, offline_plan, replan_exclusions
@@ -39,7 +40,8 @@ class WritePlan(Action):
         catalogue = self.ctx.services.catalogue()
         if failures and not replan_requests(news):
             previous: Plan | None = latest_payload(self.ctx.memory, [], WritePlan)
-            fallback = offline_plan(previous, broken_steps(news), catalogue)
+            fallback = offline_plan(previous, broken_steps(news), catalogue,
+                                    latest_request_text(self.ctx.memory))
             if fallback is not None:  # no model call: the code knows what the steps wanted
                 self.ctx.event(EventKind.PROGRESS, what=OFFLINE_FALLBACK,
                                steps=[s.step_id for s in broken_steps(news)])

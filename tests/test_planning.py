@@ -149,7 +149,11 @@ def test_offline_plan_swaps_only_steps_whose_network_failed():
     swapped = offline_plan(plan, [network_failure("s2", "web_search")], CATALOGUE)
     assert swapped is not None
     assert [s.graph for s in swapped.steps] == ["calculate", "answer_question"]
-    assert swapped.steps[1].inputs == {"question": "Who wrote Hamlet"}
+    assert swapped.steps[1].inputs == {"question": "Who wrote Hamlet (Hamlet author)"}
+    asked = offline_plan(plan, [network_failure("s2", "web_search")], CATALOGUE,
+                         "Who wrote Hamlet, and what is 2 + 2?")
+    assert asked.steps[1].inputs["context"] == (
+        "The Boss asked: Who wrote Hamlet, and what is 2 + 2?")
     assert "s2 (web_search)" in swapped.notes
     # not the network, a graph that does not fetch, or no plan: the model re-plans
     assert offline_plan(plan, [network_failure("s2", "web_search", "no results")],
@@ -158,3 +162,17 @@ def test_offline_plan_swaps_only_steps_whose_network_failed():
     assert offline_plan(None, [network_failure()], CATALOGUE) is None
     assert offline_plan(plan, [network_failure("s2", "web_search")],
                         CATALOGUE.without({"answer_question"})) is None
+
+
+def test_an_offline_question_keeps_what_the_lookup_was_given():
+    from actions.planning import offline_question
+    from company.payloads import PlanStep
+
+    def step(purpose, **inputs):
+        return PlanStep(id="s1", graph="wikipedia_lookup", purpose=purpose, inputs=inputs)
+
+    assert offline_question(step("identify the book", topic="Pride and Prejudice")) == (
+        "identify the book (Pride and Prejudice)")
+    assert offline_question(step("", topic="Rosetta Stone")) == "Rosetta Stone"
+    assert offline_question(step("look it up", topic="{{ s1.result }}", n=3, flag=True)) == (
+        "look it up (3)")

@@ -299,6 +299,7 @@ WIKI_PLAN = {"steps": [
 async def test_a_lookup_that_could_not_reach_its_host_is_answered_from_the_models_knowledge(
         config, store):
     h = planner(config, store, PLAN)
+    h.remember("What's the capital of Australia, in words?", UserRequirement)
     h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     h.remember("plan", WritePlan, WIKI_PLAN, sent_from="Planner")
     results = h.remember("s1 failed", "RunGraphs", failed_results(), sent_from="Executor",
@@ -306,8 +307,10 @@ async def test_a_lookup_that_could_not_reach_its_host_is_answered_from_the_model
     out = await WritePlan(h.ctx).run([results])
     assert out is not None and h.provider.calls == []  # no model call for this re-plan
     first, second = out.payload.steps
-    assert (first.graph, first.inputs) == ("answer_question",
-                                           {"question": "Find the capital of Australia"})
+    assert first.graph == "answer_question"
+    assert first.inputs["question"] == "Find the capital of Australia (Australia)"
+    assert first.inputs["context"] == (
+        "The Boss asked: What's the capital of Australia, in words?")
     assert second.inputs == {"text": "{{ s1.answer }}"} and second.depends_on == ["s1"]
     assert "answered from the model's own knowledge" in out.payload.notes
     assert any(data.get("what") == "offline_fallback" for _, data in h.events)
