@@ -30,20 +30,22 @@ class Transcribe(Action):
 
     async def run(self, news: list[Message]) -> ActionOutput | None:
         """Transcribe the newest voice request; bad audio with typed text still goes on."""
+        from company.db.audio import transcribe_voice
         from company.speech.errors import SpeechError
 
         voices = [m for m in published_by(news, VoiceRequest) if m.payload]
         if not voices:
             return None
         voice = VoiceRequestPayload.model_validate(voices[-1].payload)
-        service = self.ctx.services.speech()
 
         def progress(done: int, total: int) -> None:
             self.ctx.event(EventKind.PROGRESS, what="transcribe", done=done, total=total)
 
         try:
-            result = await service.transcribe(voice.audio_path, name=voice.filename or None,
-                                              progress=progress)
+            # a stored transcript (a transcribe worker's), else Whisper on the file or on the
+            # note's bytes in the shared database (company/db/audio.py)
+            result = await transcribe_voice(self.ctx.store, self.ctx.services.speech, voice,
+                                            progress)
         except SpeechError as exc:
             if not voice.text.strip():
                 raise ActionFailed(f"could not transcribe the voice note: {exc}") from exc

@@ -24,7 +24,8 @@ from company.cli_common import (
     preflight,
 )
 
-SUBCOMMANDS = ("graphs", "transcribe", "serve", "research", "models", "notebook")
+SUBCOMMANDS = ("graphs", "transcribe", "serve", "research", "models", "notebook", "db",
+               "worker")
 
 EXAMPLES = """
 commands:
@@ -33,7 +34,9 @@ commands:
   startup.py --resume TASK_ID ["more"]  continue an interrupted task, or follow up on one
   startup.py graphs list|show|run ...   the AutoGPT graph catalogue and runner
   startup.py transcribe FILE...         only transcribe audio files
-  startup.py serve                      the HTTP shim and voice page
+  startup.py serve [--no-runs]          the HTTP shim and voice page (--no-runs: API only)
+  startup.py worker [--only transcribe|company]  run queued tasks from the shared database
+  startup.py db upgrade|current         the store's schema (migrations)
   startup.py research ...               run request sets through SOP variants and compare
   startup.py models list|pull|import-whisper  the model cache (GGUF LLMs, Whisper checkpoints)
   startup.py notebook [ideas|items] [--open]  the Boss's notebook (done|edit|drop|export ...)
@@ -77,6 +80,11 @@ def main(argv: list[str]) -> int:
     except sqlite3.Error as exc:  # a store damaged while running (checked sound at start)
         return fail(f"the task store failed ({exc}): move the workspace's company.db away or "
                     "pass another --workspace")
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "psycopg":
+            raise
+        return fail(f"the database failed ({' '.join(str(exc).split())}): check that the "
+                    "PostgreSQL server in `store` / $COMPANY_DATABASE_URL is up")
 
 
 async def run_command(args: argparse.Namespace) -> int:
@@ -101,7 +109,7 @@ async def run_command(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         return fail(str(exc))
     try:
-        store = open_store(config.workspace, config.store_path)
+        store = open_store(config.workspace, config.store_location)
     except WorkspaceError as exc:
         return fail(str(exc))
     console = Console(stderr=args.json)
@@ -112,6 +120,11 @@ async def run_command(args: argparse.Namespace) -> int:
             task = store.get_task(args.resume)
             if task is None:
                 return fail(f"no task {args.resume!r} in {store.path}")
+            from company.db.queue import JobQueue
+
+            if JobQueue(store).state(task.id) == "leased":
+                return fail(f"task {task.id} is running on a worker now (the shared queue "
+                            "holds it); follow it over HTTP, or resume it once it has finished")
             settings = company.settings_for(task, options)
             task_id = args.task_id = task.id
         else:

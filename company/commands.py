@@ -1,5 +1,5 @@
-"""Sub-commands of ``startup.py`` (graphs, transcribe, serve, research, models, notebook),
-lazily."""
+"""Sub-commands of ``startup.py`` (graphs, transcribe, serve, research, models, notebook, db,
+worker), lazily."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def dispatch(name: str, argv: list[str]) -> int:
     """Run the named sub-command."""
     handlers = {"graphs": graphs, "transcribe": transcribe, "serve": serve, "research": research,
-                "models": models, "notebook": notebook}
+                "models": models, "notebook": notebook, "db": db, "worker": worker}
     try:
         return handlers[name](argv)
     except KeyboardInterrupt:
@@ -153,12 +153,36 @@ def notebook(argv: list[str]) -> int:
         return fail(str(exc))
 
     def store() -> Store:
-        return open_store(config.workspace, config.store_path)
+        return open_store(config.workspace, config.store_location)
 
     try:
         return notebook_command(rest, store)
     except WorkspaceError as exc:
         return fail(str(exc))
+
+
+def db(argv: list[str]) -> int:
+    """``startup.py db upgrade|current``: the store's schema revisions."""
+    from company.db.cli import db_command
+
+    common, rest = _split_common("startup.py db", argv)
+    try:
+        config = load_settings(common)
+    except (ValueError, OSError) as exc:
+        return fail(str(exc))
+    return db_command(rest, config)
+
+
+def worker(argv: list[str]) -> int:
+    """``startup.py worker [--concurrency N] [--only transcribe|company] [--check]``."""
+    from company.db.cli import worker_command
+
+    common, rest = _split_common("startup.py worker", argv)
+    try:
+        config = load_settings(common)
+    except (ValueError, OSError) as exc:
+        return fail(str(exc))
+    return worker_command(rest, config)
 
 
 if __name__ == "__main__":  # pragma: no cover

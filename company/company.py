@@ -40,7 +40,7 @@ class Company:
     def __init__(self, config: AppConfig, *, store: Store | None = None,
                  provider: Provider | None = None, services: Services | None = None) -> None:
         self.config = config
-        self.store = store or Store(config.store_path)
+        self.store = store or Store(config.store_location)
         self._provider = provider
         self.services = services or Services(config)
         self.buses = EventBuses(self.store)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from company.db.target import DatabaseTarget, resolve_target
 from company.llm.bounds import DEFAULT_CALL_DEADLINE_S, CallBounds, merge_answer_tokens
 from company.llm.embedded import EmbeddedSettings
 from company.llm.providers import check_provider
@@ -106,11 +107,33 @@ class AppConfig(BaseModel):
     speech: dict[str, Any] = Field(default_factory=dict)
     api: dict[str, Any] = Field(default_factory=dict)
     models: dict[str, Any] = Field(default_factory=dict)
+    realtime: dict[str, Any] = Field(default_factory=dict, description="the /v1/realtime voice "
+                                     "sessions (company/realtime/settings.py)")
+    store: str | None = Field(default=None, description="null: SQLite at "
+                              "<workspace>/company.db; else a path, sqlite:///PATH or "
+                              "postgresql://USER:PW@HOST:5432/DB ($COMPANY_DATABASE_URL wins)")
+    queue: dict[str, Any] = Field(default_factory=dict, description="the database work queue "
+                                  "(company/db/settings.py QueueSettings): leases, polling, "
+                                  "audio retention")
+
+    @property
+    def database(self) -> DatabaseTarget:
+        """Where the store lives: $COMPANY_DATABASE_URL, else ``store``, else the workspace's
+        SQLite file."""
+        return resolve_target(self.store, self.workspace)
+
+    @property
+    def store_location(self) -> Path | str:
+        """What ``Store`` opens: the SQLite file's path, or the PostgreSQL URL."""
+        target = self.database
+        return target.path if target.path is not None else str(target.url)
 
     @property
     def store_path(self) -> Path:
-        """The SQLite database file."""
-        return self.workspace / "company.db"
+        """The SQLite database file (``<workspace>/company.db`` unless ``store`` names
+        another; with PostgreSQL, where a SQLite store would be)."""
+        target = self.database
+        return target.path if target.path is not None else self.workspace / "company.db"
 
 
 def load_config(path: str | Path | None = None) -> AppConfig:

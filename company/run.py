@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 INTERRUPT = "shutdown"
 """Cancel a running task with this message to interrupt it resumably (not a user cancel)."""
 CANCELLED = "cancelled by request"
+LEASE_LOST = "lease lost"
+"""Cancel a run with this message when another worker took its task (company.worker): the run
+stops without recording anything, the new holder owns the task."""
 
 
 class TaskOutcome(BaseModel):
@@ -103,7 +106,9 @@ class TaskRun:
         try:
             outcome = await self._rounds()
         except asyncio.CancelledError as exc:
-            self._cancelled(interrupted=bool(exc.args) and exc.args[0] == INTERRUPT)
+            reason = exc.args[0] if exc.args else None
+            if reason != LEASE_LOST:  # another worker holds the task now: write nothing
+                self._cancelled(interrupted=reason == INTERRUPT)
             raise
         finally:
             self.company.buses.close(task.id)

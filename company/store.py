@@ -1,11 +1,11 @@
-"""SQLite persistence: tasks, the message log, role cursors, events, LLM calls, usage, the
-notebook (ideas and action items; the older ``ideas`` table stays readable), conversation
-summaries."""
+"""Persistence on SQLite (the embedded default) or PostgreSQL (shared by API nodes and workers):
+tasks, the message log, role cursors, events, LLM calls, usage, the notebook (ideas and action
+items; the older ``ideas`` table stays readable), conversation summaries. The schema and its
+revisions live in ``company.db``."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,121 +14,33 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from company.db.backend import connect
+from company.db.target import DatabaseTarget, parse_target
 from company.events import Event
 from company.message import Message, utc_now
 from company.status import TaskStatus
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY,
-    request TEXT NOT NULL,
-    sop_name TEXT NOT NULL,
-    sop_text TEXT NOT NULL,
-    llm_spec TEXT NOT NULL DEFAULT '',
-    options TEXT NOT NULL DEFAULT '{}',
-    status TEXT NOT NULL,
-    error TEXT,
-    report TEXT,
-    rounds INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status, created_at);
-CREATE TABLE IF NOT EXISTS messages (
-    task_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    cause_by TEXT NOT NULL,
-    sent_from TEXT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (task_id, seq)
-);
-CREATE TABLE IF NOT EXISTS role_state (
-    task_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    watch TEXT NOT NULL,
-    cursor INTEGER NOT NULL,
-    PRIMARY KEY (task_id, role)
-);
-CREATE TABLE IF NOT EXISTS events (
-    task_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (task_id, seq)
-);
-CREATE TABLE IF NOT EXISTS llm_calls (
-    namespace TEXT NOT NULL,
-    key TEXT NOT NULL,
-    occurrence INTEGER NOT NULL,
-    content TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    model TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (namespace, key, occurrence)
-);
-CREATE TABLE IF NOT EXISTS usage (
-    task_id TEXT NOT NULL,
-    role TEXT NOT NULL,
-    model TEXT NOT NULL,
-    calls INTEGER NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    cost REAL NOT NULL,
-    PRIMARY KEY (task_id, role, model)
-);
-CREATE TABLE IF NOT EXISTS ideas (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    task_id TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    text TEXT NOT NULL,
-    priority TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    UNIQUE (message_id, text)
-);
-CREATE TABLE IF NOT EXISTS notebook (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN ('idea', 'item')),
-    text TEXT NOT NULL,
-    priority TEXT NOT NULL,
-    status TEXT NOT NULL,
-    tags TEXT NOT NULL DEFAULT '[]',
-    source TEXT NOT NULL DEFAULT '',
-    task_id TEXT NOT NULL DEFAULT '',
-    message_id TEXT NOT NULL DEFAULT '',
-    mentions INTEGER NOT NULL DEFAULT 1,
-    search TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS notebook_by_kind ON notebook(kind, status, updated_at);
-CREATE INDEX IF NOT EXISTS notebook_by_update ON notebook(updated_at);
-CREATE TABLE IF NOT EXISTS summaries (
-    task_id TEXT NOT NULL,
-    last_turn INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (task_id, last_turn)
-);
-CREATE TABLE IF NOT EXISTS graph_executions (
-    task_id TEXT NOT NULL,
-    step_key TEXT NOT NULL,
-    where_run TEXT NOT NULL,
-    graph_id TEXT NOT NULL,
-    execution_id TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (task_id, step_key)
-);
-"""
-
 
 NOTE_COLUMNS = ("id", "kind", "text", "priority", "status", "tags", "source", "task_id",
                 "message_id", "mentions", "search", "created_at", "updated_at")
 """The notebook table's columns, in order (``tags`` is a JSON list; ``search`` the normalised
 text, source and tags that searches read)."""
 _NOTE_WRITABLE = frozenset(NOTE_COLUMNS) - {"id"}
+
+_HEADS_SQLITE = (
+    "SELECT seq, id, cause_by, sent_from, json_extract(body, '$.send_to'),"
+    " json_extract(body, '$.created_at'), substr(json_extract(body, '$.content'), 1, ?),"
+    " length(json_extract(body, '$.content')), CASE WHEN"
+    " length(json_extract(body, '$.payload')) <= ? THEN json_extract(body, '$.payload')"
+    " END, length(json_extract(body, '$.payload'))"
+    " FROM messages WHERE task_id=? ORDER BY seq")
+_HEADS_POSTGRES = (  # json (not jsonb) keeps each value's text as stored, like json_extract
+    "SELECT seq, id, cause_by, sent_from, (b->'send_to')::text, b->>'created_at',"
+    " substr(b->>'content', 1, ?), length(b->>'content'),"
+    " CASE WHEN length(p) <= ? THEN p END, length(p)"
+    " FROM (SELECT seq, id, cause_by, sent_from, body::json AS b,"
+    " NULLIF((body::json->'payload')::text, 'null') AS p"
+    " FROM messages WHERE task_id=?) AS m ORDER BY seq")
+"""A task's message previews: the values are cut in the database (the bodies stay there)."""
 
 _BRIEF_COLUMNS = ("id, request, sop_name, '' AS sop_text, llm_spec, options, status, error,"
                   " NULL AS report, rounds, created_at, updated_at")
@@ -199,64 +111,85 @@ class StoredCall(BaseModel):
 
 
 class Store:
-    """One SQLite database (WAL mode), safe to share between threads and tasks."""
+    """One database (a SQLite file in WAL mode, or PostgreSQL), safe to share between threads
+    and tasks. ``location``: a path, ``sqlite:///path``, ``:memory:`` or
+    ``postgresql://user:pw@host:5432/db``; a schema this code does not know raises
+    ``company.db.schema.SchemaError`` naming ``python startup.py db upgrade``."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, location: str | Path | DatabaseTarget) -> None:
+        self.target = location if isinstance(location, DatabaseTarget) else parse_target(
+            location)
+        self.path = self.target.describe()
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._conn = connect(self.target)
+        self.dialect = self._conn.dialect
+        self.errors = self._conn.errors
+        """The exceptions a failing database raises (``sqlite3.Error`` or ``psycopg.Error``)."""
         self._in_tx = 0
+
+    @property
+    def shared(self) -> bool:
+        """True on PostgreSQL: other machines' processes use the same database."""
+        return self.target.shared
 
     def close(self) -> None:
         """Close the database."""
         with self._lock:
-            self._db.close()
+            self._conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Group writes into one atomic transaction (nests)."""
         with self._lock:
             if self._in_tx == 0:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._exec(self.dialect.begin)
             self._in_tx += 1
             try:
                 yield
             except BaseException:
                 self._in_tx -= 1
                 if self._in_tx == 0:
-                    self._db.execute("ROLLBACK")
+                    self._conn.execute("ROLLBACK")
                 raise
             self._in_tx -= 1
             if self._in_tx == 0:
-                self._db.execute("COMMIT")
+                self._conn.execute("COMMIT")
 
-    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         with self._lock:
-            return self._db.execute(sql, params)
+            try:
+                return self._conn.execute(sql, params)
+            except self.errors:
+                if self._in_tx or not getattr(self._conn, "broken", False):
+                    raise
+                self._conn.reconnect()  # type: ignore[union-attr]  # PostgreSQL restarted
+                return self._conn.execute(sql, params)
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            return list(self._exec(sql, params).fetchall())
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one statement written with ``?`` placeholders; return the rows it changed (for
+        the store's companion modules: the work queue, uploads)."""
+        with self._lock:
+            return int(self._exec(sql, params).rowcount)
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one statement written with ``?`` placeholders."""
+        return self._rows(sql, params)
 
     def writable(self) -> bool:
         """True when a write goes through."""
-        try:
-            with self.transaction():
-                self._exec("CREATE TABLE IF NOT EXISTS _probe (x INTEGER)")
-            return True
-        except sqlite3.Error:
-            return False
+        with self._lock:
+            if self._in_tx:
+                return True
+            return self._conn.writable()
 
     def integrity(self) -> str:
-        """``ok``, or SQLite's first complaint about the file (``PRAGMA quick_check``)."""
-        rows = self._rows("PRAGMA quick_check(1)")
-        return str(rows[0][0]) if rows else "no answer"
+        """``ok``, or the database's first complaint (SQLite: ``PRAGMA quick_check``)."""
+        with self._lock:
+            return self._conn.integrity()
 
     # tasks -------------------------------------------------------------
     def create_task(
@@ -297,8 +230,9 @@ class Store:
         where, params = (("WHERE status=?", (TaskStatus.parse(status).value,)) if status
                          else ("", ()))
         columns = _BRIEF_COLUMNS if brief else "*"
+        tie = "rowid" if self.dialect.name == "sqlite" else "id"
         rows = self._rows(
-            f"SELECT {columns} FROM tasks {where} ORDER BY created_at DESC, rowid DESC"
+            f"SELECT {columns} FROM tasks {where} ORDER BY created_at DESC, {tie} DESC"
             " LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
@@ -354,15 +288,8 @@ class Store:
         """A task's messages in order, reading only what a preview shows: the content's first
         ``max_chars`` characters, and the payload when its JSON has at most
         ``max_payload_chars`` (SQLite cuts the values; the full bodies never reach Python)."""
-        rows = self._rows(
-            "SELECT seq, id, cause_by, sent_from, json_extract(body, '$.send_to'),"
-            " json_extract(body, '$.created_at'), substr(json_extract(body, '$.content'), 1, ?),"
-            " length(json_extract(body, '$.content')), CASE WHEN"
-            " length(json_extract(body, '$.payload')) <= ? THEN json_extract(body, '$.payload')"
-            " END, length(json_extract(body, '$.payload'))"
-            " FROM messages WHERE task_id=? ORDER BY seq",
-            (max_chars, max_payload_chars, task_id),
-        )
+        sql = _HEADS_SQLITE if self.dialect.name == "sqlite" else _HEADS_POSTGRES
+        rows = self._rows(sql, (max_chars, max_payload_chars, task_id))
         return [MessageHead(seq=seq, id=mid, cause_by=cause, sent_from=sender,
                             send_to=json.loads(send_to or "[]"), created_at=created or "",
                             content=content or "", content_chars=content_chars or 0,
@@ -395,7 +322,8 @@ class Store:
     def append_event(self, event: Event) -> None:
         """Persist one event of a task's stream."""
         self._exec(
-            "INSERT OR REPLACE INTO events (task_id, seq, kind, body) VALUES (?,?,?,?)",
+            "INSERT INTO events (task_id, seq, kind, body) VALUES (?,?,?,?) ON CONFLICT"
+            " (task_id, seq) DO UPDATE SET kind=excluded.kind, body=excluded.body",
             (event.task_id, event.seq, event.kind.value, event.model_dump_json()),
         )
 
@@ -428,8 +356,11 @@ class Store:
     def put_call(self, namespace: str, key: str, occurrence: int, call: StoredCall) -> None:
         """Record an LLM answer."""
         self._exec(
-            "INSERT OR REPLACE INTO llm_calls (namespace, key, occurrence, content, prompt_tokens,"
-            " completion_tokens, model, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO llm_calls (namespace, key, occurrence, content, prompt_tokens,"
+            " completion_tokens, model, created_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT"
+            " (namespace, key, occurrence) DO UPDATE SET content=excluded.content,"
+            " prompt_tokens=excluded.prompt_tokens, completion_tokens=excluded.completion_tokens,"
+            " model=excluded.model, created_at=excluded.created_at",
             (namespace, key, occurrence, call.content, call.prompt_tokens, call.completion_tokens,
              call.model, utc_now().isoformat()),
         )
@@ -460,9 +391,9 @@ class Store:
         self._exec(
             "INSERT INTO usage (task_id, role, model, calls, prompt_tokens, completion_tokens,"
             " cost) VALUES (?,?,?,1,?,?,?) ON CONFLICT(task_id, role, model) DO UPDATE SET"
-            " calls=calls+1, prompt_tokens=prompt_tokens+excluded.prompt_tokens,"
-            " completion_tokens=completion_tokens+excluded.completion_tokens,"
-            " cost=cost+excluded.cost",
+            " calls=usage.calls+1, prompt_tokens=usage.prompt_tokens+excluded.prompt_tokens,"
+            " completion_tokens=usage.completion_tokens+excluded.completion_tokens,"
+            " cost=usage.cost+excluded.cost",
             (task_id, role, model, prompt_tokens, completion_tokens, cost),
         )
 
@@ -480,8 +411,8 @@ class Store:
     def add_idea(self, task_id: str, message_id: str, text: str, priority: str) -> None:
         """Remember an idea (once per message and text)."""
         self._exec(
-            "INSERT OR IGNORE INTO ideas (task_id, message_id, text, priority, created_at)"
-            " VALUES (?,?,?,?,?)",
+            "INSERT INTO ideas (task_id, message_id, text, priority, created_at)"
+            " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
             (task_id, message_id, text, priority, utc_now().isoformat()),
         )
 
@@ -502,8 +433,9 @@ class Store:
         row = self._note_values(values)
         cols = ", ".join(row)
         marks = ",".join("?" * len(row))
-        cursor = self._exec(f"INSERT INTO notebook ({cols}) VALUES ({marks})", tuple(row.values()))
-        return int(cursor.lastrowid or 0)
+        rows = self._rows(f"INSERT INTO notebook ({cols}) VALUES ({marks}) RETURNING id",
+                          tuple(row.values()))
+        return int(rows[0][0])
 
     def update_note(self, note_id: int, values: dict[str, Any]) -> None:
         """Change some columns of a notebook row."""
@@ -538,9 +470,8 @@ class Store:
         where, params = self._note_filter(kinds, statuses, words, tag)
         return int(self._rows(f"SELECT COUNT(*) FROM notebook {where}", params)[0][0])
 
-    @staticmethod
-    def _note_filter(kinds: tuple[str, ...], statuses: tuple[str, ...], words: tuple[str, ...],
-                     tag: str | None) -> tuple[str, tuple[Any, ...]]:
+    def _note_filter(self, kinds: tuple[str, ...], statuses: tuple[str, ...],
+                     words: tuple[str, ...], tag: str | None) -> tuple[str, tuple[Any, ...]]:
         clauses: list[str] = []
         params: list[Any] = []
         for column, values in (("kind", kinds), ("status", statuses)):
@@ -551,7 +482,10 @@ class Store:
             clauses.append("search LIKE ? ESCAPE '\\'")
             params.append("%" + like_literal(word) + "%")
         if tag is not None:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(notebook.tags) WHERE value = ?)")
+            clauses.append("EXISTS (SELECT 1 FROM json_each(notebook.tags) WHERE value = ?)"
+                           if self.dialect.name == "sqlite" else
+                           "EXISTS (SELECT 1 FROM json_array_elements_text(notebook.tags::json)"
+                           " AS t(value) WHERE t.value = ?)")
             params.append(tag)
         return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
@@ -575,8 +509,9 @@ class Store:
     def save_summary(self, task_id: str, last_turn: int, last_seq: int, text: str) -> None:
         """Keep the summary of a task's turns 1 to ``last_turn`` (replacing an older one)."""
         self._exec(
-            "INSERT OR REPLACE INTO summaries (task_id, last_turn, last_seq, text, created_at)"
-            " VALUES (?,?,?,?,?)",
+            "INSERT INTO summaries (task_id, last_turn, last_seq, text, created_at)"
+            " VALUES (?,?,?,?,?) ON CONFLICT (task_id, last_turn) DO UPDATE SET"
+            " last_seq=excluded.last_seq, text=excluded.text, created_at=excluded.created_at",
             (task_id, last_turn, last_seq, text, utc_now().isoformat()),
         )
 
@@ -594,8 +529,10 @@ class Store:
     ) -> None:
         """Remember a remote graph execution before polling it."""
         self._exec(
-            "INSERT OR REPLACE INTO graph_executions (task_id, step_key, where_run, graph_id,"
-            " execution_id, created_at) VALUES (?,?,?,?,?,?)",
+            "INSERT INTO graph_executions (task_id, step_key, where_run, graph_id,"
+            " execution_id, created_at) VALUES (?,?,?,?,?,?) ON CONFLICT (task_id, step_key)"
+            " DO UPDATE SET where_run=excluded.where_run, graph_id=excluded.graph_id,"
+            " execution_id=excluded.execution_id, created_at=excluded.created_at",
             (task_id, step_key, where_run, graph_id, execution_id, utc_now().isoformat()),
         )
 

@@ -31,14 +31,25 @@ def check_folder(workspace: Path) -> None:
                              "permissions or pass another --workspace") from exc
 
 
-def open_store(workspace: Path, store_path: Path) -> Store:
+def open_store(workspace: Path, store_path: Path | str) -> Store:
     """The workspace's store, once the folder is writable and the database is sound SQLite
-    (a quick integrity check: about 0.1 s per 100 MB)."""
+    (a quick integrity check: about 0.1 s per 100 MB). ``store_path`` may also be a PostgreSQL
+    URL (``config.store_location``): then the server must answer, at this code's schema."""
+    from company.db.schema import SchemaError
+
     check_folder(workspace)
+    if isinstance(store_path, str) and "://" in store_path:
+        try:
+            return Store(store_path)
+        except SchemaError as exc:
+            raise WorkspaceError(str(exc)) from exc
+    store_path = Path(store_path)
     if store_path.exists() and not store_path.is_file():
         raise WorkspaceError(f"{store_path} is not a file: {MOVE_AWAY}")
     try:
         store = Store(store_path)
+    except SchemaError as exc:
+        raise WorkspaceError(str(exc)) from exc
     except sqlite3.Error as exc:
         raise WorkspaceError(f"{store_path} is not a usable SQLite database ({exc}): "
                              f"{MOVE_AWAY}") from exc

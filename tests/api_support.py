@@ -173,3 +173,31 @@ def transcriber_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("roles.transcriber") is not None
+
+
+VOICE_SOP = """\
+name: voice-analyst
+description: transcribe, then the Analyst reads the transcript and reports at once
+roles:
+  - name: Transcriber
+    watch: [VoiceRequest]
+  - name: Analyst
+    watch: [UserRequirement, Transcribe]
+    triggers: {AnalyzeRequest: [UserRequirement, Transcribe],
+               SummarizeResults: [UserRequirement, Transcribe]}
+limits: {n_round: 4, max_llm_calls: 10}
+"""
+"""An SOP for voice tasks: the Analyst answers a voice note (or typed text) at once."""
+
+VOICE_ONLY_SOP = """\
+name: voice-analyst
+description: transcribe, then the Analyst reads the transcript and reports at once
+roles:
+  - name: Transcriber
+    watch: [VoiceRequest]
+  - name: Analyst
+    watch: [Transcribe]
+    triggers: {AnalyzeRequest: [Transcribe], SummarizeResults: [Transcribe]}
+limits: {n_round: 4, max_llm_calls: 10}
+"""
+"""As ``VOICE_SOP``, for voice notes only (typed text alone wakes nobody)."""

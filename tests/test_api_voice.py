@@ -12,6 +12,7 @@ import pytest
 
 from company.message import VOICE_REQUEST
 from tests.api_support import (
+    VOICE_ONLY_SOP,
     api_config,
     live_server,
     script,
@@ -26,17 +27,6 @@ from tests.hostile_audio import one_hertz_wav
 pytestmark = pytest.mark.speech
 
 BOUNDARY = "----company-test-boundary"
-VOICE_SOP = """\
-name: voice-analyst
-description: transcribe, then the Analyst reads the transcript and reports at once
-roles:
-  - name: Transcriber
-    watch: [VoiceRequest]
-  - name: Analyst
-    watch: [Transcribe]
-    triggers: {AnalyzeRequest: [Transcribe], SummarizeResults: [Transcribe]}
-limits: {n_round: 4, max_llm_calls: 10}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +217,7 @@ def test_voice_task_runs_to_a_report(tmp_path: Path) -> None:
     try:
         config = api_config(tmp_path, fake)
         sop = tmp_path / "voice-analyst.yaml"
-        sop.write_text(VOICE_SOP)
+        sop.write_text(VOICE_ONLY_SOP)
         config.sop = str(sop)
         checkpoint = build_random_checkpoint(tmp_path / "tiny-random.pt", "tiny")
         config.speech = {"model": str(checkpoint), "device": "cpu", "sample_len": 8,

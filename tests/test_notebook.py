@@ -15,11 +15,12 @@ from company import grounding
 from company.notebook import Notebook, NotebookConflict, NotebookError, NoteNotFound
 from company.payloads import ActionItem, Analysis, Idea
 from company.store import Store
+from tests.pg_support import pg_server, store_location  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "company.db")
+def db(store_location: str | Path) -> Iterator[Store]:  # noqa: F811
+    store = Store(store_location)  # SQLite, then PostgreSQL
     yield store
     store.close()
 
@@ -29,7 +30,7 @@ def nb(db: Store) -> Notebook:
     return Notebook(db)
 
 
-def test_a_note_is_a_record_with_its_origin(nb: Notebook, db: Store, tmp_path: Path) -> None:
+def test_a_note_is_a_record_with_its_origin(nb: Notebook, db: Store) -> None:
     note, created = nb.add("item", "  Send the  invoice to Bob ", priority="high",
                            source="send the invoice to Bob by Friday", tags=["Money", "#bob"],
                            task_id="t1", message_id="t1-00001")
@@ -40,7 +41,7 @@ def test_a_note_is_a_record_with_its_origin(nb: Notebook, db: Store, tmp_path: P
     assert (note.task_id, note.message_id, note.mentions) == ("t1", "t1-00001", 1)
     assert note.created_at == note.updated_at
     db.close()
-    again = Notebook(Store(tmp_path / "company.db"))  # it is in the file
+    again = Notebook(Store(db.target))  # it is in the database
     assert again.get(note.id) == note
     again.store.close()
 

@@ -1,8 +1,8 @@
-"""The SQLite store: tasks, the message log, role state, events, usage, ideas, recorded calls."""
+"""The store, on both backends (SQLite and a real PostgreSQL): tasks, the message log, role
+state, events, usage, ideas, recorded calls."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +12,14 @@ from company.events import Event, EventKind
 from company.message import Message
 from company.status import TaskStatus
 from company.store import Store, StoredCall
+from tests.pg_support import pg_server, store_location  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Store]:
-    """A fresh store in a file under tmp_path (its parent folder made on open)."""
-    store = Store(tmp_path / "nested" / "company.db")
+def db(store_location: str | Path) -> Iterator[Store]:  # noqa: F811
+    """A fresh store: a SQLite file under tmp_path (its parent folder made on open), then a
+    fresh PostgreSQL database."""
+    store = Store(store_location)
     yield store
     store.close()
 
@@ -87,7 +89,7 @@ def test_the_message_log_appends_and_reads_in_order(db: Store) -> None:
     assert second.cause_by == "WritePlan" and second.sent_from == "Planner"
     assert db.message("t1", 3) is None
     assert db.last_message_seq("t1") == 2 and db.last_message_seq("none") == 0
-    with pytest.raises(sqlite3.IntegrityError):  # the log is append-only: a seq is written once
+    with pytest.raises(db.errors):  # the log is append-only: a seq is written once
         db.append_message(message("t1", 2, "again"))
 
 

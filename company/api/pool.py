@@ -1,11 +1,14 @@
-"""RunPool: at most N company runs at once, a bounded FIFO queue, cancel, resume, shutdown."""
+"""RunPool: at most N company runs at once, a bounded FIFO queue, cancel, resume, shutdown (the
+embedded SQLite default); ``make_pool`` picks it or the QueuePool (company.api.queue_pool)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 from collections import deque
+from typing import TYPE_CHECKING
 
 from company.api.claims import Claim
 from company.api.errors import ApiError
@@ -17,6 +20,9 @@ from company.payloads import VoiceRequestPayload
 from company.run import INTERRUPT
 from company.status import RUNNABLE, TERMINAL, TaskStatus
 
+if TYPE_CHECKING:
+    from company.api.queue_pool import QueuePool
+
 log = logging.getLogger("company.api")
 
 CANCELLED = "cancelled by request"
@@ -25,6 +31,9 @@ SHUTDOWN_NOTE = "the server is shutting down; the task resumes when it starts ag
 
 class RunPool:
     """Runs stored tasks through the company, ``max_concurrent_runs`` at a time, FIFO."""
+
+    audio_in_db = False
+    """Uploaded voice notes stay on this machine's disk (the workspace)."""
 
     def __init__(self, company: Company, settings: ApiSettings) -> None:
         self.company = company
@@ -266,3 +275,20 @@ class RunPool:
         pending = [r for r in self._running.values() if not r.done()]
         if pending:
             await asyncio.wait(pending, timeout=15)
+
+
+NO_RUNS_ENV = "COMPANY_SERVE_NO_RUNS"
+"""Set by ``serve --no-runs``: the API nodes of this process accept, store and stream only."""
+
+
+def make_pool(company: Company, settings: ApiSettings) -> RunPool | QueuePool:
+    """The pool for this server: the in-process RunPool on the embedded SQLite default, the
+    database queue when the store is shared (PostgreSQL) or the server runs nothing itself
+    (``serve --no-runs``, workers do)."""
+    from company.api.queue_pool import QueuePool
+
+    no_runs = os.environ.get(NO_RUNS_ENV, "") not in ("", "0")
+    if company.store.shared or no_runs:
+        return QueuePool(company, settings, runs=not no_runs)
+    return RunPool(company, settings)
+

@@ -66,6 +66,9 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="address to bind (default api.host, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default api.port, 8000)")
     parser.add_argument("--workers", type=int, help="uvicorn worker processes (default 1)")
+    parser.add_argument("--no-runs", action="store_true",
+                        help="API only: accept, store and stream tasks; `startup.py worker` "
+                        "processes run them (from the same database)")
     parser.add_argument("--insecure", action="store_true",
                         help="allow binding beyond loopback without an API key")
     parser.add_argument("--log-level", default="info",
@@ -105,7 +108,7 @@ def serve_command(argv: list[str], *, config: AppConfig, settings: ApiSettings) 
         return fail(f"refusing to serve on {settings.host} without an API key: set "
                     "COMPANY_API_KEY (or api.api_key), bind to 127.0.0.1, or pass --insecure")
     try:
-        open_store(config.workspace, config.store_path).close()
+        open_store(config.workspace, config.store_location).close()
         load_sop(config.sop)
         check_bind(settings.host, settings.port)
     except (WorkspaceError, SOPError, ValueError) as exc:
@@ -120,6 +123,10 @@ def serve_command(argv: list[str], *, config: AppConfig, settings: ApiSettings) 
     from company.api.app import CONFIG_ENV
 
     os.environ[CONFIG_ENV] = config.model_dump_json()
+    if args.no_runs:
+        from company.api.pool import NO_RUNS_ENV
+
+        os.environ[NO_RUNS_ENV] = "1"
     # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler lets us return 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
     try:

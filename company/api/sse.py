@@ -11,6 +11,7 @@ from typing import Any
 from company.api.previews import clip_text, fit, message_url, report_url
 from company.api.settings import ApiSettings
 from company.api.state import ApiState
+from company.db.notify import Wakeups
 from company.events import Event, EventKind
 from company.status import TERMINAL
 from company.store import Store
@@ -51,17 +52,38 @@ def event_source(api: ApiState, task_id: str, after: int) -> AsyncIterator[Event
     task = company.store.get_task(task_id)
     if task is None or task.status in TERMINAL:
         return company.buses.bus(task_id).subscribe(after_seq=after)
-    return poll_store(company.store, task_id, after, api.settings.poll_s)
+    return poll_store(company.store, task_id, after, api.settings.poll_s,
+                      wakeups=getattr(api.pool, "wakeups", None))
+
+
+FALLBACK_POLL_S = 2.0
+"""With NOTIFY wake-ups, a stream still reads the rows this often (one lost in a reconnect)."""
 
 
 async def poll_store(
-    store: Store, task_id: str, after: int, every_s: float
+    store: Store, task_id: str, after: int, every_s: float, wakeups: Wakeups | None = None,
 ) -> AsyncIterator[Event]:
-    """Follow a task another server process runs, until its run has finished."""
+    """Follow a task another server process (or machine) runs, until its run has finished:
+    the rows after the last seq sent, read again after each ``wait`` (a NOTIFY wake-up on
+    PostgreSQL, else ``every_s``), so a stream resumed anywhere has no gap and no duplicate."""
+    key = "task:" + task_id
+    woken = wakeups.listen(key) if wakeups is not None else None
+    try:
+        async for event in _follow(store, task_id, after, every_s, woken):
+            yield event
+    finally:
+        if wakeups is not None and woken is not None:
+            wakeups.unlisten(key, woken)
+
+
+async def _follow(store: Store, task_id: str, after: int, every_s: float,
+                  woken: asyncio.Event | None) -> AsyncIterator[Event]:
     last = after
     last_kind: EventKind | None = None
     settled = 0
     while True:
+        if woken is not None:
+            woken.clear()  # set again by a NOTIFY that arrives while the rows are read
         task = store.get_task(task_id)
         for event in store.events(task_id, after_seq=last):
             last, last_kind = event.seq, event.kind
@@ -74,7 +96,11 @@ async def poll_store(
                 return
         else:
             settled = 0
-        await asyncio.sleep(every_s)
+        if woken is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), max(every_s, FALLBACK_POLL_S))
+        else:
+            await asyncio.sleep(every_s)
 
 
 async def sse_frames(

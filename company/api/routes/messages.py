@@ -73,6 +73,17 @@ async def follow_up(task_id: TaskId, request: Request, api: State) -> Any:
                                         filename=form.audio.filename)
         elif not text:
             raise ApiError(422, "the follow-up is empty: send 'text' or an 'audio' file")
+        if form.audio is not None and api.pool.audio_in_db:  # for workers on other machines
+            from company.db.audio import store_blob
+
+            with api.company.store.transaction():
+                voice = VoiceRequestPayload(audio_path=store_blob(
+                    api.company.store, task_id, form.audio.path, filename=form.audio.filename,
+                    content_type=form.audio.content_type), text=text,
+                    filename=form.audio.filename)
+                api.pool.follow_up(task_id, text, voice)
+            form.audio.path.unlink(missing_ok=True)
+            return accepted(task_id)
         api.pool.follow_up(task_id, text, voice)
         if form.audio is not None:
             form.audio.commit()  # the message row names it now (no await since: not run yet)

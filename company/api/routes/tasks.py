@@ -31,7 +31,7 @@ from company.api.schemas import (
 )
 from company.api.settings import ApiSettings
 from company.api.state import ApiState, api_state
-from company.api.uploads import UploadLimits, receive_form
+from company.api.uploads import SavedFile, UploadLimits, receive_form
 from company.api.voice import check_audio
 from company.company import new_task_id
 from company.payloads import VoiceRequestPayload
@@ -74,8 +74,9 @@ async def submit_task(body: TaskRequest, api: State) -> TaskAccepted:
     api.pool.check_capacity()
     sop = api.sops.load(body.sop)
     chosen = body.options.model_dump(exclude_none=True) if body.options else {}
-    task_id = api.company.create_task(body.request, RunOptions(sop=sop, **chosen))
-    api.pool.submit(task_id, force=True)
+    with api.company.store.transaction():  # the task and its queue entry, or neither
+        task_id = api.company.create_task(body.request, RunOptions(sop=sop, **chosen))
+        api.pool.submit(task_id, force=True)
     return accepted(task_id)
 
 
@@ -96,6 +97,10 @@ async def submit_voice(request: Request, api: State) -> TaskAccepted:
         sop = api.sops.load(fields.sop)
         await check_audio(form.audio, api.settings, api.decodes)
         api.pool.check_capacity()
+        if api.pool.audio_in_db:  # workers on other machines read the note from the database
+            store_voice_in_db(api, task_id, form.audio, fields.text, RunOptions(sop=sop))
+            shutil.rmtree(directory, ignore_errors=True)
+            return accepted(task_id)
         voice = VoiceRequestPayload(audio_path=str(form.audio.final_path), text=fields.text,
                                     filename=form.audio.filename)
         api.company.create_task(fields.text, RunOptions(sop=sop), voice=voice, task_id=task_id)
@@ -105,6 +110,21 @@ async def submit_voice(request: Request, api: State) -> TaskAccepted:
         raise
     api.pool.submit(task_id, force=True)
     return accepted(task_id)
+
+
+def store_voice_in_db(api: ApiState, task_id: str, audio: SavedFile, text: str,
+                      options: RunOptions) -> None:
+    """Store the note's bytes, the task and its transcribe job in one transaction
+    (company/db/audio.py)."""
+    from company.db.audio import store_blob
+
+    store = api.company.store
+    with store.transaction():
+        ref = store_blob(store, task_id, audio.path, filename=audio.filename,
+                         content_type=audio.content_type)
+        voice = VoiceRequestPayload(audio_path=ref, text=text, filename=audio.filename)
+        api.company.create_task(text, options, voice=voice, task_id=task_id)
+        api.pool.submit(task_id, force=True, kind="transcribe")  # type: ignore[call-arg]
 
 
 def parse_fields(fields: dict[str, str]) -> VoiceFields:
