@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.api_support import Served, api_config, live_server, script, tone_wav
+from tests.api_support import VOICE_SOP, Served, api_config, live_server, script, tone_wav
 from tests.api_support import transcriber_available as _transcriber_available
 from tests.conftest import REPORT
 from tests.fakes.ollama_server import FakeOllama
@@ -19,18 +19,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream"]
-VOICE_SOP = """\
-name: voice-analyst
-description: transcribe, then the Analyst reads the transcript and reports at once
-roles:
-  - name: Transcriber
-    watch: [VoiceRequest]
-  - name: Analyst
-    watch: [UserRequirement, Transcribe]
-    triggers: {AnalyzeRequest: [UserRequirement, Transcribe],
-               SummarizeResults: [UserRequirement, Transcribe]}
-limits: {n_round: 4, max_llm_calls: 10}
-"""
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(
     not Path(CHROMIUM).exists(),

@@ -368,7 +368,7 @@ def test_openapi_documents_every_route(tmp_path: Path, fake: FakeOllama) -> None
                           "/v1/tasks/{task_id}/transcript", "/v1/audio/transcriptions",
                           "/v1/audio/translations", "/v1/ideas", "/v1/action-items",
                           "/v1/action-items/{note_id}", "/v1/notebook/export",
-                          "/v1/notebook/events"}
+                          "/v1/notebook/events", "/v1/realtime/schema"}
     voice = paths["/v1/tasks/voice"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert voice["schema"]["properties"]["audio"]["format"] == "binary"
     assert {"202", "413", "415", "429"} <= set(paths["/v1/tasks/voice"]["post"]["responses"])

@@ -18,8 +18,9 @@ from fastapi.staticfiles import StaticFiles
 
 from company.api.errors import install_error_handlers
 from company.api.limits import BodyLimit, BodyTimeout
-from company.api.pool import RunPool
+from company.api.pool import RunPool, make_pool
 from company.api.routes import audio, events, health, messages, notebook, page, tasks, transcripts
+from company.api.routes import realtime as realtime_routes
 from company.api.schemas import SOP_NAME_PATTERN
 from company.api.settings import ApiSettings
 from company.api.sops import SopResolver
@@ -52,7 +53,7 @@ def create_app(
         sops.default()  # a broken default SOP stops the start with its file and line
         # load the graph catalogue now, off the loop, not inside the first task's round
         await asyncio.to_thread(team.services.catalogue)
-        pool = RunPool(team, settings)
+        pool = make_pool(team, settings)  # RunPool, or QueuePool on a shared store
         api = ApiState(config=config, settings=settings, company=team, pool=pool, sops=sops,
                        decodes=asyncio.Semaphore(settings.max_concurrent_decodes))
         app.state.api = api
@@ -82,6 +83,7 @@ def create_app(
                        total_s=settings.body_timeout_s)
     for module in (tasks, messages, transcripts, audio, notebook, events, health, page):
         app.include_router(module.router)
+    app.include_router(realtime_routes.router)  # /v1/realtime (WebSocket) and its schema
     app.mount("/static", StaticFiles(directory=page.STATIC_DIR), name="static")
     _document(app, SopResolver(config.sop), secured=bool(settings.api_key))
     return app

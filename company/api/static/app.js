@@ -407,3 +407,177 @@ notebook.undo.addEventListener("click", async () => {
 });
 notebook.refresh();
 notebook.follow();
+
+// hands-free ------------------------------------------------------------------------
+// A realtime session (WebSocket /v1/realtime): the microphone streams as WebM/Opus chunks
+// (MediaRecorder) or, where WebM cannot be recorded, as PCM16 at 16 kHz; the server finds the
+// turns, shows the stable partial transcript, runs each turn through the company and speaks the
+// answer, which stops as soon as the user talks again (barge-in).
+const hf = {
+  button: $("handsfree"), state: $("hf-state"), partial: $("hf-partial"),
+  roles: $("hf-roles"), answer: $("hf-answer"),
+  ws: null, stream: null, recorder: null, capture: null, player: null, nextTime: 0,
+  playing: [], spoken: 0,
+
+  say(text) { this.state.textContent = text; },
+
+  async start() {
+    if (!navigator.mediaDevices || !window.WebSocket) {
+      this.say("This browser cannot stream audio here (it needs HTTPS or localhost).");
+      return;
+    }
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({
+        audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true } });
+    } catch (err) {
+      this.say(`No microphone: ${err.message || err}`);
+      return;
+    }
+    const webm = window.MediaRecorder && MediaRecorder.isTypeSupported("audio/webm;codecs=opus");
+    const params = new URLSearchParams({ format: webm ? "webm" : "pcm16" });
+    const key = ui.key.value.trim();
+    if (key) params.set("token", key);
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/v1/realtime?${params}`);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.player = new AudioContext();
+    this.button.setAttribute("aria-pressed", "true");
+    this.say("Connecting…");
+    ws.onopen = () => (webm ? this.recordWebm(ws) : this.recordPcm(ws));
+    ws.onmessage = (e) => { if (typeof e.data === "string") this.onEvent(JSON.parse(e.data)); };
+    ws.onclose = (e) => {
+      this.cleanup();
+      this.say(e.code === 1000 ? "Off" : `Closed (${e.code}${e.reason ? `: ${e.reason}` : ""})`);
+    };
+  },
+
+  recordWebm(ws) {
+    const recorder = new MediaRecorder(this.stream, { mimeType: "audio/webm;codecs=opus" });
+    let chain = Promise.resolve();  // chunks go out in order
+    recorder.ondataavailable = (e) => {
+      if (!e.data.size) return;
+      chain = chain.then(() => e.data.arrayBuffer())
+        .then((buf) => { if (ws.readyState === WebSocket.OPEN) ws.send(buf); });
+    };
+    recorder.start(250);
+    this.recorder = recorder;
+  },
+
+  recordPcm(ws) {
+    const ctx = new AudioContext({ sampleRate: 16000 });
+    const source = ctx.createMediaStreamSource(this.stream);
+    const node = ctx.createScriptProcessor(2048, 1, 1);
+    node.onaudioprocess = (e) => {
+      const f = e.inputBuffer.getChannelData(0);
+      const pcm = new Int16Array(f.length);
+      for (let i = 0; i < f.length; i++) pcm[i] = Math.max(-1, Math.min(1, f[i])) * 32767;
+      if (ws.readyState === WebSocket.OPEN) ws.send(pcm.buffer);
+    };
+    source.connect(node);
+    node.connect(ctx.destination);
+    this.capture = ctx;
+  },
+
+  stop() {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: "session.close" }));
+    } else {
+      this.cleanup();
+      this.say("Off");
+    }
+  },
+
+  cleanup() {
+    if (this.recorder && this.recorder.state !== "inactive") this.recorder.stop();
+    if (this.capture) this.capture.close();
+    if (this.stream) this.stream.getTracks().forEach((t) => t.stop());
+    this.silence();
+    this.recorder = null; this.capture = null; this.stream = null; this.ws = null;
+    this.button.setAttribute("aria-pressed", "false");
+  },
+
+  role(name, busy) {
+    let chip = [...this.roles.children].find((li) => li.dataset.role === name);
+    if (!chip) {
+      chip = document.createElement("li");
+      chip.dataset.role = name;
+      chip.textContent = name;
+      this.roles.append(chip);
+    }
+    chip.className = busy ? "busy" : "";
+  },
+
+  play(ev) {
+    const bytes = Uint8Array.from(atob(ev.audio), (c) => c.charCodeAt(0));
+    const pcm = new Int16Array(bytes.buffer, 0, bytes.length >> 1);
+    if (!pcm.length) return;
+    const buffer = this.player.createBuffer(1, pcm.length, ev.sample_rate);
+    const channel = buffer.getChannelData(0);
+    for (let i = 0; i < pcm.length; i++) channel[i] = pcm[i] / 32768;
+    const src = this.player.createBufferSource();
+    src.buffer = buffer;
+    src.connect(this.player.destination);
+    const at = Math.max(this.player.currentTime + 0.05, this.nextTime);
+    src.start(at);
+    this.nextTime = at + buffer.duration;
+    this.playing.push(src);
+    src.onended = () => { this.playing = this.playing.filter((s) => s !== src); };
+    this.spoken += 1;
+    this.button.dataset.spoken = String(this.spoken);
+  },
+
+  silence() {
+    this.playing.forEach((s) => { try { s.stop(); } catch (_) { /* already ended */ } });
+    this.playing = [];
+    this.nextTime = 0;
+  },
+
+  onEvent(ev) {
+    switch (ev.type) {
+      case "session.created": this.say("Listening…"); break;
+      case "input.speech_started":
+        this.silence();  // barge-in: stop at once, the server stops sending
+        this.say("Hearing you…");
+        this.partial.dataset.final = "false";
+        this.partial.textContent = "…";
+        break;
+      case "transcript.delta": this.partial.textContent = `${ev.text} …`; break;
+      case "input.speech_stopped": this.say("Transcribing…"); break;
+      case "transcript.done":
+        this.partial.dataset.final = "true";
+        this.partial.textContent = ev.text;
+        break;
+      case "task.created":
+        state.task = ev.task_id;
+        state.lastSeq = 0;
+        ui.messages.replaceChildren();
+        ui.taskId.textContent = ev.task_id;
+        ui.work.hidden = false;
+        ui.result.hidden = true;
+        break;
+      case "task.followed_up": ui.result.hidden = true; break;
+      case "response.created": this.say("Working…"); this.answer.hidden = true; break;
+      case "task.event":
+        if (ev.seq <= state.lastSeq) break;
+        state.lastSeq = ev.seq;
+        if (ev.kind === "role_started") this.role(ev.data.role, true);
+        if (ev.kind === "role_finished") this.role(ev.data.role, false);
+        handle(ev);
+        break;
+      case "response.done":
+        this.answer.textContent = ev.answer || ev.error || "";
+        this.answer.hidden = !this.answer.textContent;
+        this.say(ev.status === "done" ? "Answering…" : `Finished: ${ev.status}`);
+        break;
+      case "response.audio.delta": this.play(ev); this.say("Speaking…"); break;
+      case "response.audio.done": this.say("Listening…"); break;
+      case "response.audio.cancelled": this.silence(); break;
+      case "error": setStatus(`Hands-free: ${ev.error.message}`, true); break;
+      case "session.ended": this.say(`Ended: ${ev.reason}`); break;
+      default: break;
+    }
+  },
+};
+
+hf.button.addEventListener("click", () => (hf.ws ? hf.stop() : hf.start()));
