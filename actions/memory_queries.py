@@ -29,12 +29,6 @@ def boss_requests(memory: Memory) -> list[Message]:
     return sorted(found, key=lambda m: m.seq)
 
 
-def latest_request_text(memory: Memory) -> str:
-    """The Boss's newest request as it was said (typed, or a voice note's transcript)."""
-    requests = boss_requests(memory)
-    return requests[-1].content if requests else ""
-
-
 def latest_payload(memory: Memory, news: list[Message], action: type[Action]) -> Any:
     """The newest payload an action published, parsed into its payload model: from the news
     first, then from memory; None when there is none."""

@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 from actions.analyze_request import AnalyzeRequest
+from actions.boss_words import boss_words
 from actions.memory_queries import (
     BROKEN,
     latest_payload,
-    latest_request_text,
     replan_requests_sent,
     replans_after_failure,
     step_feedback,
@@ -121,7 +121,7 @@ class RunGraphs(Action):
             self._announce(latest, attempt, by=self.ctx.role)
             broken = [s for s in latest.steps if s.status in BROKEN]
             fallback = offline_plan(plan, broken, catalogue,
-                                    latest_request_text(self.ctx.memory))
+                                    boss_words(self.ctx.memory, recent=0).request)
             if fallback is not None:
                 self.ctx.event(EventKind.PROGRESS, what=OFFLINE_FALLBACK,
                                steps=[s.step_id for s in broken])

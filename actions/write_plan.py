@@ -4,11 +4,11 @@ catalogue's plan schema; the dependencies follow from the inputs' references).""
 from __future__ import annotations
 
 from actions.analyze_request import AnalyzeRequest
+from actions.boss_words import boss_words
 from actions.memory_queries import (
     broken_steps,
     failure_feedback,
     latest_payload,
-    latest_request_text,
     replan_requests,
 )
 from actions.planning import OFFLINE_FALLBACK, draft_plan, offline_plan, replan_exclusions
@@ -41,7 +41,7 @@ class WritePlan(Action):
         if failures and not replan_requests(news):
             previous: Plan | None = latest_payload(self.ctx.memory, [], WritePlan)
             fallback = offline_plan(previous, broken_steps(news), catalogue,
-                                    latest_request_text(self.ctx.memory))
+                                    boss_words(self.ctx.memory, recent=0).request)
             if fallback is not None:  # no model call: the code knows what the steps wanted
                 self.ctx.event(EventKind.PROGRESS, what=OFFLINE_FALLBACK,
                                steps=[s.step_id for s in broken_steps(news)])

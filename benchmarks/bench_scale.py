@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import yaml  # noqa: E402
 
-from tests.api_support import free_socket, script, write_sop  # noqa: E402
+from tests.api_support import free_socket, script, wait_for, write_sop  # noqa: E402
 from tests.fakes.ollama_server import FakeOllama  # noqa: E402
 from tests.pg_support import TEMPLATE, PgServer, pg_bin  # noqa: E402
 
@@ -198,18 +197,6 @@ class Setup:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` until truthy; raise after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 # clients ---------------------------------------------------------------------------------
