@@ -12,9 +12,10 @@ from actions.transcribe import Transcribe
 from company.action import Action, ActionContext, ActionFailed, ActionOutput
 from company.boss import UserRequirement
 from company.events import EventKind
+from company.llm.base import LLMInvalidOutput
 from company.message import Message
 from company.notebook import Notebook, grounded_ideas
-from company.payloads import Analysis
+from company.payloads import ActionItem, Analysis
 
 NOTEBOOK_OPTION = "notebook"
 """The Analyst's role option that turns the notebook off (``options: {notebook: false}``):
@@ -58,8 +59,13 @@ class AnalyzeRequest(Action):
             self, lambda earlier: self.render(request=text, history=earlier, notebook=lines),
             before_seq=requests[0].seq)
         prompt = self.render(request=text, history=history.earlier, notebook=lines)
-        analysis = await self.llm.ask_model([{"role": "user", "content": prompt}], Analysis,
-                                            schema=answer_schema())
+        try:
+            analysis = await self.llm.ask_model([{"role": "user", "content": prompt}], Analysis,
+                                                schema=answer_schema())
+        except LLMInvalidOutput as exc:  # cut off or invalid, also when re-asked
+            self.ctx.event(EventKind.PROGRESS, what=ANALYSIS_FALLBACK, error=str(exc))
+            fallback = request_as_analysis(text)
+            return ActionOutput(content=describe_analysis(fallback), payload=fallback)
         analysis = analysis.model_copy(update={"ideas": grounded_ideas(analysis, text)})
         if use_notebook:
             kept = notebook.record_analysis(analysis, text, task_id=self.ctx.task_id,
@@ -69,6 +75,22 @@ class AnalyzeRequest(Action):
                          for n in kept}
                 self.ctx.event(EventKind.NOTEBOOK, notes=list(noted.values()))
         return ActionOutput(content=describe_analysis(analysis), payload=analysis)
+
+
+ANALYSIS_FALLBACK = "analysis_fallback"
+"""The progress event of an analysis that is the request itself: the model gave no valid one."""
+FALLBACK_SUMMARY_CHARS = 300
+
+
+def request_as_analysis(text: str) -> Analysis:
+    """The analysis when the model gave none: the request as its one action item (the Planner
+    plans from the Boss's own words anyway), no ideas, nothing for the notebook. A small model
+    that looped to its token limit on "C:\\Users\\…" no longer fails the task here."""
+    words = " ".join(text.split())
+    summary = words if len(words) <= FALLBACK_SUMMARY_CHARS else (
+        words[:FALLBACK_SUMMARY_CHARS - 1] + "…")
+    return Analysis(summary=f"The Boss asked: {summary}",
+                    action_items=[ActionItem(source=text, text=text, priority="high")])
 
 
 @cache

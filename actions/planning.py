@@ -11,6 +11,7 @@ from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
 from actions.memory_queries import BROKEN, broken_steps, network_down
+from actions.plan_doubts import plan_doubts
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import plan_schema
@@ -43,10 +44,14 @@ EXAMPLES = (
          {"id": "s2", "purpose": "count the words of the quoted text", "graph": "word_count",
           "inputs": {"text": "see you at noon"}},
      ], "notes": ""})),
+    ("Email the Q3 slides to Priya.", Plan(steps=[], notes="No graph can send email.")),
 )
 """Valid answers in the shipped catalogue's terms, shown to the model (each one omitted when
-the loaded catalogue cannot run it): a chain through an earlier output, and a question for
-the model beside a count of quoted text (copied without its quote marks)."""
+the loaded catalogue cannot run it): a chain through an earlier output, a question for the
+model beside a count of quoted text (copied without its quote marks), and a request no graph
+can do (omitted when a graph speaks of mail: ``NO_STEPS_UNLESS``)."""
+NO_STEPS_UNLESS = "mail"
+"""Where the loaded catalogue's description holds this, the no-steps example is not shown."""
 
 
 def step_references(value: Any) -> list[tuple[str, str]]:
@@ -253,6 +258,9 @@ def example_answers(catalogue: Any) -> list[dict[str, str]]:
     for request, plan in EXAMPLES:
         if plan_problems(derive_dependencies(plan), catalogue):
             continue
+        if not plan.steps and (not catalogue.names()
+                               or NO_STEPS_UNLESS in catalogue.describe().lower()):
+            continue
         steps = [{"id": s.id, "purpose": s.purpose, "graph": s.graph, "inputs": s.inputs}
                  for s in plan.steps]  # the schema's order
         answer = json.dumps({"steps": steps, "notes": plan.notes}, ensure_ascii=False)
@@ -286,6 +294,7 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     request, earlier = await request_context(action, analysis, catalogue, examples)
     llm = action.ctx.llm.for_action(PLAN_PROMPT)
     problems: list[str] = []
+    doubted: Plan | None = None  # a valid plan re-asked once for its doubts (plan_doubts.py)
     for _ in range(attempts):
         prompt = action.ctx.prompts.render(
             PLAN_PROMPT, analysis=analysis, catalogue=catalogue.describe(), request=request,
@@ -303,9 +312,17 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
             action.ctx.event(EventKind.PROGRESS, what="plan_quotes_removed", inputs=unquoted)
         found = plan_problems(plan, catalogue)
         if not found:
-            return plan
+            doubts = plan_doubts(plan, request) if doubted is None else []
+            if not doubts:
+                return plan
+            doubted = plan
+            action.ctx.event(EventKind.PROGRESS, what="plan_doubted", doubts=doubts)
+            problems = [f"- {d}" for d in doubts]
+            continue
         action.ctx.event(EventKind.PROGRESS, what="plan_rejected", problems=found)
         problems = [f"- {p}" for p in found]
+    if doubted is not None:
+        return doubted  # the re-asked plans were invalid: the doubted one still runs
     raise ActionFailed(
         f"the plan was still invalid after {attempts} attempts: " + " ".join(problems)
     )

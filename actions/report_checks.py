@@ -48,8 +48,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 @dataclass(frozen=True)
 class Problem:
-    """What is wrong with an answer: ``kind`` (empty, echo, number), a sentence for people and
-    the advice a re-ask gives the model."""
+    """What is wrong with an answer: ``kind`` (empty, echo, number; cut: ran past its bound), a
+    sentence for people and the advice a re-ask gives the model."""
 
     kind: str
     message: str

@@ -14,6 +14,7 @@ from actions.run_graphs import RunGraphs
 from actions.write_plan import WritePlan
 from company.action import Action, ActionOutput, published_by
 from company.events import EventKind
+from company.llm.base import LLMOutputTruncated
 from company.message import Message
 from company.payloads import GraphResults, Plan, Report, StepResult
 from company.status import StepStatus
@@ -22,6 +23,13 @@ NOT_DONE = frozenset({StepStatus.FAILED, StepStatus.TERMINATED, StepStatus.SKIPP
 """Statuses the report must name as failed (or not run)."""
 SEVERITY = {"number": 1, "echo": 2, "empty": 3}
 """How bad each narrative problem is, to keep the milder of two bad answers."""
+ECHO_LEFT_OUT = "It is left out: the results below are the steps' own."
+"""What the status line adds when a twice-echoed prompt or a runaway answer is dropped."""
+CUT_OFF = Problem("cut", "the model's answer ran past its token limit, also when asked to be "
+                  "brief", "")
+"""The problem of a report whose narrative was cut off twice (the task still gets its results)."""
+LEFT_OUT = frozenset({"echo", "cut"})
+"""Problems whose narrative is left out of the report rather than shown flagged."""
 REASK_TOKENS = 150
 """Room the report prompt keeps for a re-ask's problem (the earlier turns fit in the rest)."""
 
@@ -63,6 +71,8 @@ class SummarizeResults(Action):
         narrative, problem = await self._narrative(variables, known)
         table = results_section(steps, executed, planned=plan is not None)
         status = problem.status_line if problem else ""
+        if problem is not None and problem.kind in LEFT_OUT:  # no report: the results follow
+            narrative, status = "", f"{status} {ECHO_LEFT_OUT}"
         markdown = "\n\n".join(part for part in (status, narrative, table) if part)
         payload = Report(markdown=markdown, unchecked=problem.message if problem else None)
         return ActionOutput(content=markdown, payload=payload)
@@ -73,7 +83,11 @@ class SummarizeResults(Action):
         are bad, the milder one is kept (an unknown number over an echo over nothing; the
         second on a tie), with its problem."""
         prompt = self.render(**variables, problem="")
-        first = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
+        try:
+            first = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
+        except LLMOutputTruncated as exc:  # asked twice already (the second time: briefly)
+            self.ctx.event(EventKind.PROGRESS, what="report_cut_off", error=str(exc))
+            return "", CUT_OFF
         problem = check_narrative(first, self._instructions(variables, ""), known)
         if problem is None:
             return first, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 MERGE_JACCARD = 0.8
 """Two notes of one kind are the same when their content-word sets overlap this much (and
@@ -120,3 +121,18 @@ def overlap(query: set[str], texts: Iterable[str]) -> int:
     for text in texts:
         have |= content_words(text)
     return len(query & have)
+
+
+def as_number(value: Any) -> float | None:
+    """A value as a number: ints, floats and numeric text ("42", " 12.5 "); None otherwise
+    (booleans included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None

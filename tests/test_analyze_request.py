@@ -14,7 +14,9 @@ from actions.transcribe import Transcribe
 from company.action import ActionFailed
 from company.boss import UserRequirement
 from company.config import AppConfig
+from company.events import EventKind
 from company.grounding import grounded_idea, item_source
+from company.llm.base import ChatResult, LLMUnavailable
 from company.notebook import Notebook
 from company.payloads import Analysis, TranscriptPayload
 from tests.action_support import TASK_ID, harness, offline_config
@@ -221,3 +223,30 @@ def test_it_is_triggered_by_typed_and_transcribed_requests():
 
 def test_describe_analysis_leaves_out_empty_sections():
     assert describe_analysis(Analysis(summary="Just a greeting.")) == "Just a greeting."
+
+
+CUT_OFF = ChatResult(content='{"summary": "C:\\\\Users\\\\dana\\\\Users\\\\dana',
+                     finish_reason="length")
+
+
+@pytest.mark.parametrize("answers", [[CUT_OFF, CUT_OFF], ["not json", "still not", "nope"]],
+                         ids=["cut off twice", "invalid three times"])
+async def test_no_valid_analysis_makes_the_request_itself_the_analysis(config, store, answers):
+    h = harness(config, store, {"AnalyzeRequest": answers})
+    text = r"Swap the backslashes for forward slashes in C:\Users\dana\Reports\summary.xlsx"
+    request = h.remember(text, UserRequirement)
+    [out] = await h.publish(AnalyzeRequest, [request])
+    assert out.payload.summary == f"The Boss asked: {text}"
+    assert [item.text for item in out.payload.action_items] == [text]
+    assert out.payload.ideas == []
+    [(kind, data)] = [e for e in h.events if e[1].get("what") == "analysis_fallback"]
+    assert kind is EventKind.PROGRESS
+    assert "gave no valid Analysis" in data["error"] or "cut off" in data["error"]
+    assert Notebook(store).list_notes() == []  # the Boss's words were not analyzed: nothing kept
+
+
+async def test_a_model_server_that_is_down_still_fails_the_analysis(config, store):
+    h = harness(config, store, {"AnalyzeRequest": LLMUnavailable("cannot reach the server")})
+    request = h.remember("Multiply 6 by 7", UserRequirement)
+    with pytest.raises(LLMUnavailable):
+        await AnalyzeRequest(h.ctx).run([request])

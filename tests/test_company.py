@@ -74,11 +74,17 @@ async def test_llm_down_fails_the_task_with_a_clear_error(config, store):
 
 
 async def test_garbage_json_forever_fails_clearly(config, store, fake_ollama):
+    """A garbage analysis leaves the request itself as the analysis (event analysis_fallback);
+    a garbage plan then fails the task, saying so."""
     fake_ollama.on("## Task: AnalyzeRequest", "I refuse to answer in JSON")
+    fake_ollama.on("## Task: WritePlan", "Neither do I")
     outcome = await Company(config, store=store).run("x", RunOptions(sop="plan-only"))
     assert outcome.status == "failed"
-    assert "no valid Analysis in 3 attempts" in outcome.error
-    assert fake_ollama.chat_calls == 3
+    assert outcome.error.startswith("Planner: ") and "no valid Plan in 3 attempts" in outcome.error
+    assert fake_ollama.chat_calls == 6
+    [fallback] = [e for e in store.events(outcome.task_id)
+                  if e.kind is EventKind.PROGRESS and e.data.get("what") == "analysis_fallback"]
+    assert "no valid Analysis in 3 attempts" in fallback.data["error"]
 
 
 async def test_timeout_and_http_500_fail_the_task(config, store, fake_ollama):

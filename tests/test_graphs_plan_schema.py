@@ -4,6 +4,7 @@ schema-following answer can and cannot say (checked with a real JSON-schema vali
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def test_the_reference_pattern_names_only_catalogue_outputs() -> None:
 
 def test_the_prompt_examples_follow_the_schema() -> None:
     examples = example_answers(CATALOGUE)
-    assert len(examples) == len(EXAMPLES) == 2
+    assert len(examples) == len(EXAMPLES) == 3
     assert all(VALIDATOR.is_valid(json.loads(e["answer"])) for e in examples)
     assert json.loads(examples[0]["answer"])["steps"][1]["inputs"]["a"] == "{{ s1.result }}"
     for request, plan in EXAMPLES:  # quoted text is copied without its quote marks
@@ -133,7 +134,13 @@ def test_an_empty_or_custom_catalogue(tmp_path: Path) -> None:
     mine = Catalogue.load(folder)
     schema = plan_schema(mine)
     assert jsonschema_rs.validator_for(schema).is_valid(plan(step("only_mine", {"text": "x"})))
-    assert example_answers(mine) == []  # neither example would run there
+    [no_steps] = example_answers(mine)  # neither worked example would run there
+    assert json.loads(no_steps["answer"]) == {"steps": [], "notes": "No graph can send email."}
+    assert example_answers(Catalogue({})) == []  # nothing to choose from: no example needed
+    mailer = json.loads(source)
+    mailer["description"] = "Sends an email to a colleague."
+    (folder / "only_mine.json").write_text(json.dumps(mailer))
+    assert example_answers(Catalogue.load(folder)) == []  # "no graph can send email" is false
 
 
 def test_the_first_step_is_s1_and_refers_to_no_step() -> None:
@@ -146,3 +153,22 @@ def test_the_first_step_is_s1_and_refers_to_no_step() -> None:
     later = step("word_count", {"text": "the answer is {{ s1.result }}"}, step_id="s2")
     first = step("calculate", {"a": 6, "b": 7, "operation": "Multiply"})
     assert VALIDATOR.is_valid(plan(first, later))
+
+
+@pytest.mark.parametrize("text, allowed", [
+    ("Dear {name}, your order {id} has shipped", True),
+    ('"Don\'t panic," she said. "It\'s only a 3.5% dip."', True),
+    ("C:\\Users\\dana\\Reports\\summary.xlsx", True),
+    ("", True),
+    ("{{ s0.result }}", False),
+    ("the total: {{s1.result}}", False),
+])
+def test_a_first_step_text_is_matched_as_its_json_text(text: str, allowed: bool) -> None:
+    """Decoders match the pattern against the string's JSON text (escapes included): quotes,
+    backslashes and single braces can be copied; a reference cannot. No character class holds a
+    bare quote (llama.cpp's chat parser failed valid answers under ``[^{]``)."""
+    [pattern] = {b["properties"]["inputs"]["properties"]["text"]["pattern"]
+                 for b in SCHEMA["$defs"]["first_step"]["anyOf"]
+                 if b["properties"]["graph"]["const"] == "replace_text"}
+    assert bool(re.fullmatch(pattern, json.dumps(text)[1:-1])) is allowed
+    assert all('"' in cls for cls in re.findall(r"\[\^[^\]]*\]", pattern))

@@ -331,6 +331,7 @@ def test_event_counts_read_the_named_fields():
         _call("Planner", 400, action="WritePlan"),
         _event(EventKind.PROGRESS, role="Planner", what="plan_rejected", problems=["x"]),
         _call("Planner", 500, action="WritePlan"),
+        _event(EventKind.PROGRESS, role="Planner", what="plan_doubted", doubts=["y"]),
         _call("Planner", 600, action="WritePlan", reask="truncated"),
         _call("Planner", 600, action="WritePlan", reask="invalid"),
         _event(EventKind.ROLE_FINISHED, role="Planner", ok=True, outputs=1),
@@ -344,6 +345,7 @@ def test_event_counts_read_the_named_fields():
     ]
     counts = event_counts(events)
     assert counts.plans_rejected == 1 and counts.replans_after_failure == 1
+    assert counts.plans_doubted == 1
     assert counts.reports_reasked == 1 and not counts.counted_by_fallback
     assert counts.reasks == 3
     assert counts.reask_reasons == {"deadline": 1, "invalid": 1, "truncated": 1}

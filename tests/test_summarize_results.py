@@ -16,6 +16,7 @@ from actions.write_plan import WritePlan
 from company.boss import UserRequirement
 from company.config import AppConfig
 from company.events import EventKind
+from company.llm.base import ChatResult
 from company.payloads import GraphResults, Report, StepResult
 from company.status import StepStatus
 from tests.action_support import harness, offline_config
@@ -205,12 +206,14 @@ async def test_an_echo_without_the_header_is_caught_by_its_words(config, store):
     assert out.content.startswith("6 × 7 = 42.\n\n")
 
 
-async def test_a_twice_echoed_prompt_is_kept_but_flagged(config, store):
+async def test_a_twice_echoed_prompt_is_flagged_and_left_out(config, store):
     h, results = checked(config, store, ECHO, ECHO)
     out = await SummarizeResults(h.ctx).run([results])
     assert len(h.prompts("SummarizeResults")) == 2  # re-asked once, not more
-    status = "> ⚠ Unchecked: the answer repeats the prompt's instructions."
-    assert out.content.startswith(f"{status}\n\n{ECHO}\n\n## Results\n\n")
+    status = ("> ⚠ Unchecked: the answer repeats the prompt's instructions. It is left out: "
+              "the results below are the steps' own.")
+    assert out.content.startswith(f"{status}\n\n## Results\n\n")
+    assert ECHO not in out.content
     assert out.payload.unchecked == "the answer repeats the prompt's instructions"
     assert len(reasks(h)) == 1
 
@@ -302,3 +305,18 @@ def test_long_cells_are_cut_at_300_characters():
     step = StepResult(step_id="s1", graph="g", status=StepStatus.FAILED, error="e" * 400)
     error = cells(results_section([step], executed=True).splitlines()[-1])[-1]
     assert error == "e" * 297 + "..."
+
+
+async def test_a_runaway_report_leaves_the_results_and_says_so(config, store):
+    """The 0.5B model looped to its token limit, also when asked to be brief: the task still
+    ends with its results, flagged."""
+    loop = ChatResult(content="The answer is " + "very " * 50, finish_reason="length")
+    h, results = checked(config, store, loop, loop)
+    out = await SummarizeResults(h.ctx).run([results])
+    assert len(h.prompts("SummarizeResults")) == 2  # the client's brief re-ask, nothing more
+    assert out.content.startswith(
+        "> ⚠ Unchecked: the model's answer ran past its token limit, also when asked to be "
+        "brief. It is left out: the results below are the steps' own.\n\n## Results\n\n")
+    assert "very" not in out.content and "42" in out.content
+    [cut] = [d for k, d in h.events if d.get("what") == "report_cut_off"]
+    assert "cut off at its token limit" in cut["error"]

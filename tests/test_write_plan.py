@@ -51,8 +51,8 @@ async def test_the_newest_analysis_becomes_a_plan(config, store):
         "1. s1: run calculate with {'a': 6, 'b': 7, 'operation': 'Multiply'}. multiply\n"
         "2. s2: run word_count with {'text': 'the quick brown fox'}. count words")
     [prompt] = h.prompts("WritePlan")
-    assert f"The Boss's request:\n{REQUEST}\n" in prompt
-    assert "To do:\n- Multiply 6 by 7\n- Count the words of 'the quick brown fox'" in prompt
+    assert prompt.endswith(f"The Boss's request:\n{REQUEST}")
+    assert "To do:" not in prompt  # the Boss's own words, not the Analyst's items, are planned
     assert "calculate(a: number" in prompt and "word_count(text: string)" in prompt
     assert "rejected" not in prompt and "depends_on" not in prompt
     [call] = h.provider.calls
@@ -71,7 +71,7 @@ async def test_the_prompt_carries_the_requests_quoted_text_verbatim(config, stor
                                                          "sentence.", "priority": "high"}]},
                           sent_from="Analyst")
     await WritePlan(h.ctx).run([analysis])
-    [prompt] = h.prompts("WritePlan")
+    prompt = h.prompts("WritePlan")[0]  # then re-asked: no step of PLAN uses the quoted text
     assert "'Please send the quarterly report to finance by Friday'" in prompt
     assert "Copy quoted text, numbers and names from the request exactly" in prompt
     assert ANALYSIS["summary"] not in prompt  # the Boss's words, not the Analyst's retelling
@@ -99,6 +99,7 @@ async def test_without_the_boss_words_in_memory_the_analysis_stands_in(config, s
     await WritePlan(h.ctx).run([analysis])
     [prompt] = h.prompts("WritePlan")
     assert f"The request, in the Analyst's words: {ANALYSIS['summary']}" in prompt
+    assert "To do:\n- Multiply 6 by 7\n- Count the words of 'the quick brown fox'" in prompt
     assert "The Boss's request" not in prompt and "Earlier in this conversation" not in prompt
 
 
@@ -107,8 +108,9 @@ async def test_the_prompt_shows_real_examples_and_no_placeholders(config, store)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     await WritePlan(h.ctx).run([analysis])
     [prompt] = h.prompts("WritePlan")
-    assert prompt.count("Example. Request: ") == 2
+    assert prompt.count("Example. Request: ") == 3
     assert '"graph": "answer_question", "inputs": {"question": ' in prompt
+    assert '{"steps": [], "notes": "No graph can send email."}' in prompt
     assert '"graph": "calculate", "inputs": {"a": "{{ s1.result }}"' in prompt
     assert not re.search(r"<[A-Za-z][^<>]*>", prompt)  # no "<earlier step id>" to copy
 
@@ -327,3 +329,40 @@ async def test_a_failure_that_is_not_the_network_is_still_re_planned_by_the_mode
     out = await WritePlan(h.ctx).run([results])
     assert out is not None and len(h.provider.calls_for("WritePlan")) == 1
     assert [s.graph for s in out.payload.steps] == ["calculate", "word_count"]
+
+
+IDLE_PLAN = {"steps": [{"id": "s1", "purpose": "hours", "graph": "calculate",
+                        "inputs": {"a": 365, "b": 1, "operation": "Multiply"}}], "notes": ""}
+HOURS = {"steps": [{"id": "s1", "purpose": "hours", "graph": "calculate",
+                    "inputs": {"a": 365, "b": 24, "operation": "Multiply"}}], "notes": ""}
+
+
+async def test_a_doubted_plan_is_re_asked_once_with_its_doubts(config, store):
+    h = planner(config, store, [IDLE_PLAN, HOURS])
+    h.remember("How many hours are there in 365 days?", UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload.steps[0].inputs["b"] == 24
+    second = h.prompts("WritePlan")[1]
+    assert "- step s1 multiplies by 1, which changes nothing" in second
+    [(kind, data)] = h.events
+    assert kind is EventKind.PROGRESS and data["what"] == "plan_doubted"
+
+
+async def test_a_doubt_is_asked_about_once_and_never_fails_the_plan(config, store):
+    h = planner(config, store, [IDLE_PLAN, IDLE_PLAN, HOURS])
+    h.remember("How many hours are there in 365 days?", UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload.steps[0].inputs["b"] == 1  # the model kept it: it runs
+    assert len(h.provider.calls_for("WritePlan")) == 2
+    assert [d["what"] for _, d in h.events] == ["plan_doubted"]
+
+
+async def test_when_the_re_asked_plans_are_invalid_the_doubted_one_runs(config, store):
+    h = planner(config, store, [IDLE_PLAN, BAD_PLAN, BAD_PLAN], max_plan_fixes=2)
+    h.remember("How many hours are there in 365 days?", UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload.steps[0].inputs == {"a": 365, "b": 1, "operation": "Multiply"}
+    assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_rejected", "plan_rejected"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from company.grounding import as_number
 from company.payloads import StepResult
 from company.research.requests import Expect
 from company.status import StepStatus, TaskStatus
@@ -36,22 +37,9 @@ def _why_not(graph: str, steps: list[StepResult]) -> str:
     return f"graph {graph} did not complete ({why[:160]})"
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
 def same_value(expected: Any, actual: Any) -> bool:
     """Equal as numbers (42 == 42.0 == "42"), else as stripped text, else structurally."""
-    a, b = _number(expected), _number(actual)
+    a, b = as_number(expected), as_number(actual)
     if a is not None and b is not None:
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
     if isinstance(expected, str) and isinstance(actual, str):

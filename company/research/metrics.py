@@ -19,6 +19,7 @@ from company.run import TaskOutcome
 RUN_GRAPHS = "RunGraphs"
 WRITE_PLAN = "WritePlan"
 PLAN_REJECTED = "plan_rejected"
+PLAN_DOUBTED = "plan_doubted"
 REPLAN_AFTER_FAILURE = "replan_after_failure"
 REPORT_REASKED = "report_reasked"
 LEGACY_REASK = "invalid"
@@ -36,6 +37,7 @@ class EventCounts(BaseModel):
     calls and mean prompt tokens per action."""
 
     plans_rejected: int = 0
+    plans_doubted: int = 0
     reasks: int = 0
     reask_reasons: dict[str, int] = Field(default_factory=dict)
     replans_after_failure: int = 0
@@ -133,7 +135,8 @@ def _progress(events: Sequence[Event], what: str) -> int:
 
 def event_counts(events: Sequence[Event]) -> EventCounts:
     """Count a run's events. LLM calls are LLM_CALL events (journal replays of a resumed run are
-    not calls); rejected plans are PROGRESS ``plan_rejected``, re-asks LLM_CALL events with a
+    not calls); rejected plans are PROGRESS ``plan_rejected`` (valid plans re-asked for their
+    doubts ``plan_doubted``), re-asks LLM_CALL events with a
     ``reask`` reason, failure re-plans PROGRESS ``replan_after_failure``, re-asked reports PROGRESS
     ``report_reasked``.
 
@@ -149,6 +152,7 @@ def event_counts(events: Sequence[Event]) -> EventCounts:
     legacy = bool(calls) and not any(e.kind is EventKind.LLM_CALL and e.data.get("action")
                                      for e in events) and not _progress(events, PLAN_REJECTED)
     counts = EventCounts(replans_after_failure=_progress(events, REPLAN_AFTER_FAILURE),
+                         plans_doubted=_progress(events, PLAN_DOUBTED),
                          reports_reasked=_progress(events, REPORT_REASKED),
                          counted_by_fallback=legacy)
     reasons: Counter[str] = Counter()

@@ -109,6 +109,7 @@ def mean_of(rows: Sequence[RunRow], field: str) -> float:
 
 
 COMPARED = (("LLM calls", "llm_calls", 1), ("plans rejected", "plans_rejected", 2),
+            ("plans doubted", "plans_doubted", 2),
             ("re-asks", "reasks", 2), ("failure re-plans", "replans_after_failure", 2),
             ("prompt tokens", "prompt_tokens", 0), ("completion tokens", "completion_tokens", 0),
             ("wall s", "wall_s", 1))

@@ -1,0 +1,123 @@
+"""Doubts about a valid plan: signs that it does not do what the Boss asked, though every step
+can run. A doubted plan is re-asked once with its doubts; the answer to that is kept even if
+the doubts remain (a doubt is a hint, never a reason to fail the task)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from actions.report_checks import number_words
+from company.grounding import as_number
+from company.payloads import Plan
+
+CALCULATE = "calculate"
+"""The catalogue graph whose operand that changes nothing is doubted."""
+NEUTRAL = {"Add": (0, "adds 0"), "Subtract": (0, "subtracts 0"), "Multiply": (1, "multiplies by 1"),
+           "Divide": (1, "divides by 1"), "Power": (1, "raises to the power 1")}
+"""Per operation: the operand ``b`` that leaves ``a`` unchanged, and how to say so."""
+COMMUTATIVE = {"Add", "Multiply"}
+"""Operations where a neutral ``a`` changes nothing either."""
+
+QUOTED = re.compile(
+    r"""(?<![\w'"])(?:'(?P<single>[^'\n]{2,}?)'|"(?P<double>[^"\n]{2,}?)"|"""
+    r"""\u2018(?P<curly_single>[^\u2019\n]{2,}?)\u2019|\u201c(?P<curly>[^\u201d\n]{2,}?)\u201d)"""
+    r"""(?![\w])""")
+"""A quoted span: opened where no word or quote comes before, closed where no word follows (so
+the apostrophes of "don't" and "it's" open nothing)."""
+
+
+def quoted_spans(request: str) -> list[str]:
+    """The texts the request puts in quotes, in order, without their quote marks."""
+    found = []
+    for match in QUOTED.finditer(request):
+        text = next(group for group in match.groups() if group is not None).strip()
+        if text and text not in found:
+            found.append(text)
+    return found
+
+
+def mentions_number(request: str, number: int) -> bool:
+    """True when the request says ``number`` (as digits or a word), so using it is asked for."""
+    if re.search(rf"(?<![\d.]){number}(?![\d]|\.\d)", request):
+        return True
+    return number in number_words(request)
+
+
+def neutral_operand_doubts(plan: Plan, request: str) -> list[str]:
+    """Calculations that return an operand unchanged (365 × 1 for "hours in 365 days", ``^ 1``
+    for "square it"), when the request never says that neutral number."""
+    doubts = []
+    for step in plan.steps:
+        if step.graph != CALCULATE:
+            continue
+        operation = step.inputs.get("operation", "Add")
+        if operation not in NEUTRAL:
+            continue
+        neutral, says = NEUTRAL[operation]
+        operands = [step.inputs.get("b")]
+        if operation in COMMUTATIVE:
+            operands.append(step.inputs.get("a"))
+        if any(_is_number(value, neutral) for value in operands) and not mentions_number(
+                request, neutral):
+            doubts.append(f"step {step.id} {says}, which changes nothing, and the request never "
+                          f"says {neutral}: use the numbers the request calls for, or answer "
+                          "with no steps if no graph can do what is asked")
+    return doubts
+
+
+PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s?(?:%|per ?cent\b)", re.IGNORECASE)
+"""A percentage in the request: "18%", "8.25 %", "5 percent"."""
+
+
+def percent_doubts(plan: Plan, request: str) -> list[str]:
+    """A percentage of the request multiplied as a whole number (18 × 67.40 for "18% of
+    67.40"), when no step divides by 100."""
+    percents = {float(number) for number in PERCENT.findall(request)}
+    calculations = [step for step in plan.steps if step.graph == CALCULATE]
+    if not percents or any(step.inputs.get("operation") == "Divide"
+                           and _is_number(step.inputs.get("b"), 100) for step in calculations):
+        return []
+    doubts = []
+    for step in calculations:
+        if step.inputs.get("operation") != "Multiply":
+            continue
+        for value in (step.inputs.get("a"), step.inputs.get("b")):
+            number = as_number(value)
+            if number is not None and number in percents and number != 100:
+                doubts.append(f"step {step.id} multiplies by {number:g}, but the request says "
+                              f"{number:g}%, which is {number / 100:g} as a factor")
+                break
+    return doubts
+
+
+def unused_quote_doubts(plan: Plan, request: str) -> list[str]:
+    """Quoted texts of the request that no step's inputs contain (one of two slogans counted,
+    the other forgotten), when the plan has steps at all."""
+    if not plan.steps:
+        return []
+    inputs = " ".join(_strings(step.inputs) for step in plan.steps)
+    return [f"the request quotes \"{text}\", but no step uses it: copy it into the step that "
+            "needs it" for text in quoted_spans(request) if text not in inputs]
+
+
+def plan_doubts(plan: Plan, request: str) -> list[str]:
+    """Everything doubtful about a valid plan for ``request`` (empty when it looks right)."""
+    if not request.strip():
+        return []
+    return (neutral_operand_doubts(plan, request) + percent_doubts(plan, request)
+            + unused_quote_doubts(plan, request))
+
+
+def _is_number(value: Any, number: float) -> bool:
+    return as_number(value) == number
+
+
+def _strings(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return " ".join(_strings(item) for item in value.values())
+    if isinstance(value, list):
+        return " ".join(_strings(item) for item in value)
+    return ""

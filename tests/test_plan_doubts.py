@@ -1,0 +1,90 @@
+"""Doubts about valid plans: a calculation whose operand changes nothing, a quoted text of the
+request that no step uses (the re-ask itself: tests/test_write_plan.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actions.plan_doubts import mentions_number, plan_doubts, quoted_spans
+from company.payloads import Plan
+
+
+def plan(*steps: tuple[str, dict[str, Any]]) -> Plan:
+    return Plan.model_validate({"steps": [
+        {"id": f"s{n}", "purpose": "p", "graph": graph, "inputs": inputs}
+        for n, (graph, inputs) in enumerate(steps, 1)], "notes": ""})
+
+
+def calc(a: Any, b: Any, operation: str) -> tuple[str, dict[str, Any]]:
+    return "calculate", {"a": a, "b": b, "operation": operation}
+
+
+@pytest.mark.parametrize("step, says", [
+    (calc(365, 1, "Multiply"), "step s1 multiplies by 1, which changes nothing"),
+    (calc(1, 365, "Multiply"), "step s1 multiplies by 1"),
+    (calc(25, 1, "Power"), "step s1 raises to the power 1"),
+    (calc(25, "1", "Divide"), "step s1 divides by 1"),
+    (calc(25, 0.0, "Add"), "step s1 adds 0"),
+    (calc(25, 0, "Subtract"), "step s1 subtracts 0"),
+])
+def test_a_neutral_operand_the_request_never_says_is_doubted(step, says) -> None:
+    [doubt] = plan_doubts(plan(step), "How many hours are in 365 days? Square 25.")
+    assert doubt.startswith(says) and "no steps if no graph can do what is asked" in doubt
+
+
+@pytest.mark.parametrize("step, request_text", [
+    (calc(7, 1, "Multiply"), "What is 7 times 1?"),
+    (calc(7, 1, "Power"), "Raise 7 to the power of one."),
+    (calc(7, 0, "Add"), "Add zero to 7"),
+    (calc(0, 7, "Subtract"), "Take 7 from 0"),  # a neutral a only counts where order does not
+    (calc(1, 7, "Divide"), "Divide 1 by 7"),
+    (calc(24, 365, "Multiply"), "How many hours are in 365 days?"),
+    (calc("{{ s1.result }}", 2, "Power"), "square it"),
+])
+def test_a_calculation_that_does_something_or_was_asked_for_is_not(step, request_text) -> None:
+    assert plan_doubts(plan(step), request_text) == []
+
+
+def test_numbers_are_found_as_digits_or_words_not_inside_other_numbers() -> None:
+    assert mentions_number("deploy at 1 pm", 1) and mentions_number("just one more", 1)
+    assert not mentions_number("19.99 and 2010 and 1.5 days", 1)
+    assert not mentions_number("someone once... no", 0)
+
+
+def test_quoted_spans_skip_apostrophes() -> None:
+    assert quoted_spans("Which is longer: 'Think different' or 'Just do it'?") == [
+        "Think different", "Just do it"]
+    line = 'the line: "Don\'t panic," she said. "It\'s only a 3.5% dip."'
+    assert quoted_spans(line) == ["Don't panic,", "It's only a 3.5% dip."]
+    assert quoted_spans("it's Bob's and Alice's car") == []
+    assert quoted_spans("\u201csmart\u201d and \u2018quotes\u2019") == ["smart", "quotes"]
+
+
+def test_a_quoted_text_no_step_uses_is_doubted() -> None:
+    request = "Which slogan is longer in characters: 'Think different' or 'Just do it'?"
+    one = plan(("word_count", {"text": "Think different"}))
+    [doubt] = plan_doubts(one, request)
+    assert doubt.startswith('the request quotes "Just do it", but no step uses it')
+    both = plan(("word_count", {"text": "Think different"}), ("word_count", {"text": "Just do it"}))
+    assert plan_doubts(both, request) == []
+    inside = plan(("answer_question", {"question": "What does 'Just do it' or 'Think different' "
+                                                   "sell?"}))
+    assert plan_doubts(inside, request) == []
+
+
+def test_no_steps_or_no_request_raise_no_doubt() -> None:
+    assert plan_doubts(plan(), "Count 'these words' please") == []
+    assert plan_doubts(plan(calc(3, 1, "Multiply")), "  ") == []
+
+
+def test_a_percentage_multiplied_as_a_whole_number_is_doubted() -> None:
+    [doubt] = plan_doubts(plan(calc(18, 67.4, "Multiply")), "What's 18% of 67.40?")
+    assert doubt == ("step s1 multiplies by 18, but the request says 18%, which is 0.18 as a "
+                     "factor")
+    assert plan_doubts(plan(calc(249.99, 0.0825, "Multiply")), "Add 8.25 % tax to 249.99") == []
+    divided = plan(calc(18, 67.4, "Multiply"), calc("{{ s1.result }}", 100, "Divide"))
+    assert plan_doubts(divided, "What's 18% of 67.40?") == []
+    assert plan_doubts(plan(calc(5, 3, "Multiply")), "5 percent of 3?") != []
+    assert plan_doubts(plan(calc(18, 2, "Add")), "18% plus 2") == []  # only a product is doubted
