@@ -16,6 +16,7 @@ CALCULATE = "calculate"
 NEUTRAL = {"Add": (0, "adds 0"), "Subtract": (0, "subtracts 0"), "Multiply": (1, "multiplies by 1"),
            "Divide": (1, "divides by 1"), "Power": (1, "raises to the power 1")}
 """Per operation: the operand ``b`` that leaves ``a`` unchanged, and how to say so."""
+NEUTRAL_NUMBER = {says: number for number, says in NEUTRAL.values()}
 COMMUTATIVE = {"Add", "Multiply"}
 """Operations where a neutral ``a`` changes nothing either."""
 
@@ -44,10 +45,11 @@ def mentions_number(request: str, number: int) -> bool:
     return number in number_words(request)
 
 
-def neutral_operand_doubts(plan: Plan, request: str) -> list[str]:
-    """Calculations that return an operand unchanged (365 × 1 for "hours in 365 days", ``^ 1``
-    for "square it"), when the request never says that neutral number."""
-    doubts = []
+def neutral_steps(plan: Plan, request: str) -> dict[str, tuple[str, Any]]:
+    """The calculations that return an operand unchanged (365 × 1 for "hours in 365 days",
+    ``^ 1`` for "square it") when the request never says that neutral number: step id ->
+    (how it is neutral, the operand it passes through)."""
+    found: dict[str, tuple[str, Any]] = {}
     for step in plan.steps:
         if step.graph != CALCULATE:
             continue
@@ -55,15 +57,22 @@ def neutral_operand_doubts(plan: Plan, request: str) -> list[str]:
         if operation not in NEUTRAL:
             continue
         neutral, says = NEUTRAL[operation]
-        operands = [step.inputs.get("b")]
-        if operation in COMMUTATIVE:
-            operands.append(step.inputs.get("a"))
-        if any(_is_number(value, neutral) for value in operands) and not mentions_number(
-                request, neutral):
-            doubts.append(f"step {step.id} {says}, which changes nothing, and the request never "
-                          f"says {neutral}: use the numbers the request calls for, or answer "
-                          "with no steps if no graph can do what is asked")
-    return doubts
+        a, b = step.inputs.get("a"), step.inputs.get("b")
+        if mentions_number(request, neutral):
+            continue
+        if _is_number(b, neutral):
+            found[step.id] = (says, a)
+        elif operation in COMMUTATIVE and _is_number(a, neutral):
+            found[step.id] = (says, b)
+    return found
+
+
+def neutral_operand_doubts(plan: Plan, request: str) -> list[str]:
+    """Doubts about the ``neutral_steps``: they change nothing."""
+    return [f"step {step_id} {says}, which changes nothing, and the request never says "
+            f"{NEUTRAL_NUMBER[says]}: use the numbers the request calls for, or answer with no "
+            "steps if no graph can do what is asked"
+            for step_id, (says, _) in neutral_steps(plan, request).items()]
 
 
 PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s?(?:%|per ?cent\b)", re.IGNORECASE)

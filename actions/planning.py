@@ -11,7 +11,7 @@ from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
 from actions.memory_queries import BROKEN, broken_steps, network_down
-from actions.plan_doubts import plan_doubts
+from actions.plan_doubts import neutral_steps, plan_doubts
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import plan_schema
@@ -136,6 +136,47 @@ def unquote_copied_inputs(plan: Plan, request: str) -> tuple[Plan, list[str]]:
                                                 for name, value in step.inputs.items()}})
              for step in plan.steps]
     return plan.model_copy(update={"steps": steps}), changes
+
+
+def drop_neutral_steps(plan: Plan, request: str) -> tuple[Plan, list[str]]:
+    """The plan without its calculations that change nothing (``plan_doubts.neutral_steps``,
+    kept by the model after their doubt was said), each reference to one replaced by the
+    operand it passed through, and the ids dropped. A plan of nothing but such steps has no
+    steps: "order 20 markers" planned as 20 × 1 did nothing the Boss asked."""
+    neutral = neutral_steps(plan, request)
+    if not neutral:
+        return plan, []
+    through: dict[str, Any] = {}
+
+    def resolve(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        whole = STEP_REF.fullmatch(value.strip())
+        if whole and whole.group(1) in through:
+            return through[whole.group(1)]
+        return STEP_REF.sub(lambda m: str(through[m.group(1)]) if m.group(1) in through
+                            else m.group(0), value)
+
+    steps = []
+    for step in plan.steps:
+        inputs = {name: resolve(value) for name, value in step.inputs.items()}
+        if step.id in neutral:
+            through[step.id] = resolve(neutral[step.id][1])
+            continue
+        steps.append(step.model_copy(update={"inputs": inputs}))
+    dropped = list(neutral)
+    note = (f"Dropped {', '.join(dropped)}: a calculation that changes nothing "
+            f"({'; '.join(says for says, _ in neutral.values())}).")
+    notes = " ".join(part for part in (plan.notes.strip(), note) if part)
+    return derive_dependencies(Plan(steps=steps, notes=notes)), dropped
+
+
+def _without_neutral_steps(action: Action, plan: Plan, request: str) -> Plan:
+    """``drop_neutral_steps``, said as an event when it dropped any."""
+    plan, dropped = drop_neutral_steps(plan, request)
+    if dropped:
+        action.ctx.event(EventKind.PROGRESS, what="plan_steps_dropped", steps=dropped)
+    return plan
 
 
 def replan_exclusions(news: list[Message], catalogue: Any) -> set[str]:
@@ -314,15 +355,15 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         if not found:
             doubts = plan_doubts(plan, request) if doubted is None else []
             if not doubts:
-                return plan
+                return _without_neutral_steps(action, plan, request)
             doubted = plan
             action.ctx.event(EventKind.PROGRESS, what="plan_doubted", doubts=doubts)
             problems = [f"- {d}" for d in doubts]
             continue
         action.ctx.event(EventKind.PROGRESS, what="plan_rejected", problems=found)
         problems = [f"- {p}" for p in found]
-    if doubted is not None:
-        return doubted  # the re-asked plans were invalid: the doubted one still runs
+    if doubted is not None:  # the re-asked plans were invalid: the doubted one still runs
+        return _without_neutral_steps(action, doubted, request)
     raise ActionFailed(
         f"the plan was still invalid after {attempts} attempts: " + " ".join(problems)
     )

@@ -242,16 +242,18 @@ def test_compare_table_puts_two_evals_side_by_side():
     text = render_comparison(["# Eval comparison"], [("before: x", before), ("after: y", after)])
     lines = text.splitlines()
     assert lines[2] == ("| model | SOP | eval | requests | success | LLM calls/req |"
-                        " plans rejected/req | re-asks/req | failure re-plans/req |"
-                        " prompt tokens/req | completion tokens/req | wall s/req |")
+                        " plans rejected/req | plans doubted/req | re-asks/req |"
+                        " failure re-plans/req | prompt tokens/req | completion tokens/req |"
+                        " wall s/req |")
     assert lines[4:8] == [
-        "| big | default | before: x | 2 | 50% (1/2) | 4.0 | 2.50 | 0.50 | 0.00 | 1000 | 0 |"
-        " 15.0 |",
-        "| big | default | after: y | 2 | 100% (2/2) | 3.0 | 0.00 | 0.00 | 0.00 | 700 | 100 |"
-        " 8.5 |",
-        "| big | default | change | +0 | +50 pp | -1.0 | -2.50 | -0.50 | +0.00 | -300 | +100 |"
-        " -6.5 |",
-        "| small | default | before: x | 1 | 0% (0/1) | 2.0 | 0.00 | 0.00 | 0.00 | 0 | 0 | 0.0 |",
+        "| big | default | before: x | 2 | 50% (1/2) | 4.0 | 2.50 | 0.00 | 0.50 | 0.00 | 1000 |"
+        " 0 | 15.0 |",
+        "| big | default | after: y | 2 | 100% (2/2) | 3.0 | 0.00 | 0.00 | 0.00 | 0.00 | 700 |"
+        " 100 | 8.5 |",
+        "| big | default | change | +0 | +50 pp | -1.0 | -2.50 | +0.00 | -0.50 | +0.00 | -300 |"
+        " +100 | -6.5 |",
+        "| small | default | before: x | 1 | 0% (0/1) | 2.0 | 0.00 | 0.00 | 0.00 | 0.00 | 0 | 0 |"
+        " 0.0 |",
     ]  # a model only one eval ran has no change row
     assert "| big | default | before: x | 500 |" in lines
     assert "| big | default | after: y | 300 |" in lines

@@ -3,6 +3,7 @@ references to outputs and to later steps), and dependencies taken from the refer
 
 from actions.planning import (
     derive_dependencies,
+    drop_neutral_steps,
     plan_problems,
     repair_references,
     step_references,
@@ -176,3 +177,30 @@ def test_an_offline_question_keeps_what_the_lookup_was_given():
     assert offline_question(step("", topic="Rosetta Stone")) == "Rosetta Stone"
     assert offline_question(step("look it up", topic="{{ s1.result }}", n=3, flag=True)) == (
         "look it up (3)")
+
+
+def test_a_calculation_that_changes_nothing_is_dropped_and_its_references_rewired() -> None:
+    """What stays after its doubt was said: 20 × 1 for "order 20 markers", ^ 1 for "square"."""
+    request = "Add 19.99 and 5.01, then square the result, and count the words of it."
+    plan = Plan.model_validate({"steps": [
+        {"id": "s1", "graph": "calculate", "inputs": {"a": 19.99, "b": 5.01, "operation": "Add"}},
+        {"id": "s2", "graph": "calculate",
+         "inputs": {"a": "{{ s1.result }}", "b": 1, "operation": "Power"}},
+        {"id": "s3", "graph": "calculate",
+         "inputs": {"a": 0, "b": "{{ s2.result }}", "operation": "Add"}},
+        {"id": "s4", "graph": "word_count", "inputs": {"text": "it is {{ s3.result }} now"}},
+    ], "notes": "n"})
+    kept, dropped = drop_neutral_steps(plan, request)
+    assert dropped == ["s2", "s3"]
+    assert [s.id for s in kept.steps] == ["s1", "s4"]
+    assert kept.steps[1].inputs == {"text": "it is {{ s1.result }} now"}
+    assert kept.steps[1].depends_on == ["s1"]
+    assert kept.notes == ("n Dropped s2, s3: a calculation that changes nothing (raises to the "
+                          "power 1; adds 0).")
+    literal = Plan.model_validate({"steps": [
+        {"id": "s1", "graph": "calculate", "inputs": {"a": 20, "b": 1, "operation": "Multiply"}},
+        {"id": "s2", "graph": "compare_values", "inputs": {"a": "{{ s1.result }}", "b": 3}}]})
+    kept, _ = drop_neutral_steps(literal, "Please order 20 whiteboard markers.")
+    assert kept.steps[0].inputs == {"a": 20, "b": 3} and kept.steps[0].depends_on == []
+    assert drop_neutral_steps(literal, "Multiply 20 by 1, then compare it with 3.") == (
+        literal, [])

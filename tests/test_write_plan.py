@@ -354,15 +354,18 @@ async def test_a_doubt_is_asked_about_once_and_never_fails_the_plan(config, stor
     h.remember("How many hours are there in 365 days?", UserRequirement)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     [out] = await h.publish(WritePlan, [analysis])
-    assert out.payload.steps[0].inputs["b"] == 1  # the model kept it: it runs
     assert len(h.provider.calls_for("WritePlan")) == 2
-    assert [d["what"] for _, d in h.events] == ["plan_doubted"]
+    assert out.payload.steps == []  # the model kept 365 × 1: the code drops what does nothing
+    assert out.payload.notes == ("Dropped s1: a calculation that changes nothing (multiplies "
+                                 "by 1).")
+    assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_steps_dropped"]
 
 
-async def test_when_the_re_asked_plans_are_invalid_the_doubted_one_runs(config, store):
+async def test_when_the_re_asked_plans_are_invalid_the_doubted_one_stands(config, store):
     h = planner(config, store, [IDLE_PLAN, BAD_PLAN, BAD_PLAN], max_plan_fixes=2)
     h.remember("How many hours are there in 365 days?", UserRequirement)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     [out] = await h.publish(WritePlan, [analysis])
-    assert out.payload.steps[0].inputs == {"a": 365, "b": 1, "operation": "Multiply"}
-    assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_rejected", "plan_rejected"]
+    assert out.payload.steps == [] and out.payload.notes.startswith("Dropped s1")
+    assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_rejected", "plan_rejected",
+                                                "plan_steps_dropped"]
