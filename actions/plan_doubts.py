@@ -17,6 +17,7 @@ NEUTRAL = {"Add": (0, "adds 0"), "Subtract": (0, "subtracts 0"), "Multiply": (1,
            "Divide": (1, "divides by 1"), "Power": (1, "raises to the power 1")}
 """Per operation: the operand ``b`` that leaves ``a`` unchanged, and how to say so."""
 NEUTRAL_NUMBER = {says: number for number, says in NEUTRAL.values()}
+"""The neutral number of each way of saying it ("multiplies by 1" -> 1)."""
 COMMUTATIVE = {"Add", "Multiply"}
 """Operations where a neutral ``a`` changes nothing either."""
 
