@@ -222,9 +222,9 @@ def test_interrupt_with_json_names_the_real_task_id(tmp_path, fake_ollama):
     from tests.conftest import script_company
 
     script_company(fake_ollama)
-    for rule in fake_ollama.rules:
-        if "WritePlan" in rule.match:
-            rule.delay_s = 5.0
+    for rule in fake_ollama.rules:  # long enough to be interrupted however slow the machine
+        if "WritePlan" in rule.match:  # (5 s once ran out under load: the run finished first)
+            rule.delay_s = 60.0
     ws = tmp_path / "ws"
     proc = subprocess.Popen([PY, "startup.py", "Compute it", "--sop", "plan-only",
                              "--workspace", str(ws), "--llm",
