@@ -218,6 +218,12 @@ def test_investment_must_be_a_finite_positive_number(tmp_path):
         assert "Traceback" not in out.stderr
 
 
+def _hear_sigint() -> None:
+    """A test run started in the background (``cmd &`` without job control) ignores SIGINT,
+    and its children inherit that: give the CLI under test the default, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_with_json_names_the_real_task_id(tmp_path, fake_ollama):
     from tests.conftest import script_company
 
@@ -229,7 +235,8 @@ def test_interrupt_with_json_names_the_real_task_id(tmp_path, fake_ollama):
     proc = subprocess.Popen([PY, "startup.py", "Compute it", "--sop", "plan-only",
                              "--workspace", str(ws), "--llm",
                              f"ollama:qwen2.5@{fake_ollama.host}", "--json"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_hear_sigint)
     task_id = _wait_for_message(ws / "company.db", "AnalyzeRequest")
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=20)
