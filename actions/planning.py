@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
+from actions.plan_examples import SHOWN, closest, load_examples
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import plan_schema
@@ -29,30 +30,6 @@ FEEDBACK_TOKENS = 400
 """Room a plan prompt keeps for a review's feedback and a re-ask's problems (the earlier turns
 fit in the rest)."""
 _STAND_IN = {"number": 0, "integer": 0, "boolean": False, "string": ""}
-
-EXAMPLES = (
-    ("What is 250 minus 12.5, divided by 5?", Plan.model_validate({"steps": [
-        {"id": "s1", "purpose": "250 minus 12.5", "graph": "calculate",
-         "inputs": {"a": 250, "b": 12.5, "operation": "Subtract"}},
-        {"id": "s2", "purpose": "divide the difference by 5", "graph": "calculate",
-         "inputs": {"a": "{{ s1.result }}", "b": 5, "operation": "Divide"}},
-    ], "notes": ""})),
-    ("What language is spoken in Brazil, and how many words are in 'see you at noon'?",
-     Plan.model_validate({"steps": [
-         {"id": "s1", "purpose": "the language of Brazil", "graph": "answer_question",
-          "inputs": {"question": "What language is spoken in Brazil?"}},
-         {"id": "s2", "purpose": "count the words of the quoted text", "graph": "word_count",
-          "inputs": {"text": "see you at noon"}},
-     ], "notes": ""})),
-    ("Email the Q3 slides to Priya.", Plan(steps=[], notes="No graph can send email.")),
-)
-"""Valid answers in the shipped catalogue's terms, shown to the model (each one omitted when
-the loaded catalogue cannot run it): a chain through an earlier output, a question for the
-model beside a count of quoted text (copied without its quote marks), and a request no graph
-can do (omitted when a graph speaks of mail: ``NO_STEPS_UNLESS``)."""
-NO_STEPS_UNLESS = "mail"
-"""Where the loaded catalogue's description holds this, the no-steps example is not shown."""
-
 
 def step_references(value: Any) -> list[tuple[str, str]]:
     """The ``(step id, output)`` pairs an input value refers to, in order (nested lists and
@@ -292,36 +269,46 @@ def _reference_problems(step: PlanStep, ref_step: str, output: str, graph_of: di
     return []
 
 
-def example_answers(catalogue: Any) -> list[dict[str, str]]:
-    """The worked examples for the prompt (each a request and its answer as compact JSON)
-    that the loaded catalogue can run."""
+def example_answers(catalogue: Any, request: str,
+                    count: int = SHOWN) -> list[dict[str, str]]:
+    """The worked examples for a plan prompt (each a request and its answer as compact JSON):
+    the ``count`` closest to the request (plan_examples.py) of those the loaded catalogue can
+    run and does not make false (an example's ``unless`` word in its descriptions)."""
+    described = catalogue.describe().lower()
+    runnable = [e for e in load_examples()
+                if not plan_problems(derive_dependencies(e.plan), catalogue)
+                and (e.plan.steps or (catalogue.names()
+                                      and not (e.unless and e.unless.lower() in described)))]
     found = []
-    for request, plan in EXAMPLES:
-        if plan_problems(derive_dependencies(plan), catalogue):
-            continue
-        if not plan.steps and (not catalogue.names()
-                               or NO_STEPS_UNLESS in catalogue.describe().lower()):
-            continue
+    for example in closest(runnable, request, count):
         steps = [{"id": s.id, "purpose": s.purpose, "graph": s.graph, "inputs": s.inputs}
-                 for s in plan.steps]  # the schema's order
-        answer = json.dumps({"steps": steps, "notes": plan.notes}, ensure_ascii=False)
-        found.append({"request": request, "answer": answer})
+                 for s in example.plan.steps]  # the schema's order
+        answer = json.dumps({"steps": steps, "notes": example.plan.notes}, ensure_ascii=False)
+        found.append({"request": example.request, "answer": answer})
     return found
 
 
 async def request_context(action: Action, analysis: Analysis, catalogue: Any,
-                          examples: list[dict[str, str]]) -> tuple[str, list[str]]:
+                          examples: Callable[[str], list[dict[str, str]]]
+                          ) -> tuple[str, list[str]]:
     """The Boss's own words from memory: this turn's request (typed, or a voice note's
     transcript and typed text; the quoted text a step needs stays verbatim up to
     ``REQUEST_CHARS``) and the conversation before it that the plan prompt holds (the newest
     turns verbatim, older ones summarized: actions/conversation.py), with room kept for a
-    re-ask's problems."""
+    re-ask's problems and for the ``examples`` shown for the request."""
     described = catalogue.describe()
     words = await budgeted_words(action, lambda request, earlier: action.ctx.prompts.render(
         PLAN_PROMPT, analysis=analysis, catalogue=described,
-        request=shorten(request, REQUEST_CHARS), earlier=earlier, examples=examples,
-        feedback=""), reserve=FEEDBACK_TOKENS, answer_action=PLAN_PROMPT)
+        request=shorten(request, REQUEST_CHARS), earlier=earlier,
+        examples=examples(request or analysis_text(analysis)), feedback=""),
+        reserve=FEEDBACK_TOKENS, answer_action=PLAN_PROMPT)
     return shorten(words.request, REQUEST_CHARS), words.earlier
+
+
+def analysis_text(analysis: Analysis) -> str:
+    """The Analyst's words for a request (its summary and action items), for choosing examples
+    when there are no Boss words to go by."""
+    return "\n".join([analysis.summary, *(item.text for item in analysis.action_items)])
 
 
 async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
@@ -331,8 +318,11 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     each rejected plan is an event."""
     catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
-    schema, examples = plan_schema(catalogue), example_answers(catalogue)
-    request, earlier = await request_context(action, analysis, catalogue, examples)
+    shown = int(action.ctx.options.get("plan_examples", SHOWN))
+    schema = plan_schema(catalogue)
+    request, earlier = await request_context(
+        action, analysis, catalogue, lambda words: example_answers(catalogue, words, shown))
+    examples = example_answers(catalogue, request or analysis_text(analysis), shown)
     llm = action.ctx.llm.for_action(PLAN_PROMPT)
     problems: list[str] = []
     doubted: Plan | None = None  # a valid plan re-asked once for its doubts (plan_doubts.py)

@@ -11,7 +11,8 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from actions.planning import EXAMPLES, example_answers
+from actions.plan_examples import load_examples
+from actions.planning import example_answers
 from company.config import CONFIG_DIR
 from company.graphs.catalogue import Catalogue
 from company.graphs.plan_schema import MAX_STEPS, plan_schema, reference_pattern
@@ -112,14 +113,13 @@ def test_the_reference_pattern_names_only_catalogue_outputs() -> None:
 
 
 def test_the_prompt_examples_follow_the_schema() -> None:
-    examples = example_answers(CATALOGUE)
-    assert len(examples) == len(EXAMPLES) == 3
-    assert all(VALIDATOR.is_valid(json.loads(e["answer"])) for e in examples)
-    assert json.loads(examples[0]["answer"])["steps"][1]["inputs"]["a"] == "{{ s1.result }}"
-    for request, plan in EXAMPLES:  # quoted text is copied without its quote marks
-        for step in plan.steps:
+    library = load_examples()
+    assert all(VALIDATOR.is_valid(json.loads(e["answer"]))
+               for e in example_answers(CATALOGUE, "", count=len(library)))
+    for example in library:  # quoted text is copied without its quote marks
+        for step in example.plan.steps:
             for value in step.inputs.values():
-                if isinstance(value, str) and f"'{value}'" in request:
+                if isinstance(value, str) and f"'{value}'" in example.request:
                     assert not value.startswith("'")
 
 
@@ -134,13 +134,14 @@ def test_an_empty_or_custom_catalogue(tmp_path: Path) -> None:
     mine = Catalogue.load(folder)
     schema = plan_schema(mine)
     assert jsonschema_rs.validator_for(schema).is_valid(plan(step("only_mine", {"text": "x"})))
-    [no_steps] = example_answers(mine)  # neither worked example would run there
+    [no_steps] = example_answers(mine, "Send the slides")  # no worked plan would run there
     assert json.loads(no_steps["answer"]) == {"steps": [], "notes": "No graph can send email."}
-    assert example_answers(Catalogue({})) == []  # nothing to choose from: no example needed
+    assert example_answers(Catalogue({}), "anything") == []  # nothing to choose from
     mailer = json.loads(source)
     mailer["description"] = "Sends an email to a colleague."
     (folder / "only_mine.json").write_text(json.dumps(mailer))
-    assert example_answers(Catalogue.load(folder)) == []  # "no graph can send email" is false
+    [other] = example_answers(Catalogue.load(folder), "Send the slides")
+    assert "email" not in other["answer"]  # "no graph can send email" is false there
 
 
 def test_the_first_step_is_s1_and_refers_to_no_step() -> None:
