@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from actions.input_values import strings_in
 from actions.report_checks import number_words
 from company.grounding import as_number
 from company.payloads import Plan
@@ -106,7 +107,7 @@ def unused_quote_doubts(plan: Plan, request: str) -> list[str]:
     the other forgotten), when the plan has steps at all."""
     if not plan.steps:
         return []
-    inputs = " ".join(_strings(step.inputs) for step in plan.steps)
+    inputs = " ".join(text for step in plan.steps for text in strings_in(step.inputs))
     return [f"the request quotes \"{text}\", but no step uses it: copy it into the step that "
             "needs it" for text in quoted_spans(request) if text not in inputs]
 
@@ -121,13 +122,3 @@ def plan_doubts(plan: Plan, request: str) -> list[str]:
 
 def _is_number(value: Any, number: float) -> bool:
     return as_number(value) == number
-
-
-def _strings(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return " ".join(_strings(item) for item in value.values())
-    if isinstance(value, list):
-        return " ".join(_strings(item) for item in value)
-    return ""

@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
+from actions.input_values import map_strings, strings_in
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, closest, load_examples
@@ -34,13 +35,7 @@ _STAND_IN = {"number": 0, "integer": 0, "boolean": False, "string": ""}
 def step_references(value: Any) -> list[tuple[str, str]]:
     """The ``(step id, output)`` pairs an input value refers to, in order (nested lists and
     objects included)."""
-    if isinstance(value, str):
-        return STEP_REF.findall(value)
-    if isinstance(value, dict):
-        return [ref for item in value.values() for ref in step_references(item)]
-    if isinstance(value, list):
-        return [ref for item in value for ref in step_references(item)]
-    return []
+    return [ref for text in strings_in(value) for ref in STEP_REF.findall(text)]
 
 
 def derive_dependencies(plan: Plan) -> Plan:
@@ -71,16 +66,8 @@ def repair_references(plan: Plan, catalogue: Any) -> tuple[Plan, list[str]]:
         changes.append(f"{ref_step}.{output} -> {ref_step}.{outputs[0]}")
         return "{{ " + f"{ref_step}.{outputs[0]}" + " }}"
 
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return STEP_REF.sub(fix, value)
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    steps = [step.model_copy(update={"inputs": walk(step.inputs)}) for step in plan.steps]
+    steps = [step.model_copy(update={"inputs": map_strings(
+        step.inputs, lambda text: STEP_REF.sub(fix, text))}) for step in plan.steps]
     return plan.model_copy(update={"steps": steps}), list(dict.fromkeys(changes))
 
 

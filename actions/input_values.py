@@ -1,0 +1,29 @@
+"""Walking a plan step's input values: the strings inside nested lists and objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string in an input value, in order (nested lists and objects included)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in strings_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings_in(item)]
+    return []
+
+
+def map_strings(value: Any, change: Callable[[str], Any]) -> Any:
+    """The value with every string in it (nested lists and objects included) replaced by
+    ``change(string)``; anything else is kept."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {key: map_strings(item, change) for key, item in value.items()}
+    if isinstance(value, list):
+        return [map_strings(item, change) for item in value]
+    return value

@@ -1,0 +1,18 @@
+"""Walking input values: the strings inside nested lists and objects."""
+
+from __future__ import annotations
+
+from actions.input_values import map_strings, strings_in
+
+VALUE = {"a": "x {{ s1.result }}", "b": [1, "y", {"c": "z", "d": None}], "e": True}
+
+
+def test_strings_in_finds_every_string_in_order() -> None:
+    assert strings_in(VALUE) == ["x {{ s1.result }}", "y", "z"]
+    assert strings_in(3.5) == [] and strings_in("only") == ["only"]
+
+
+def test_map_strings_changes_the_strings_and_keeps_the_rest() -> None:
+    assert map_strings(VALUE, str.upper) == {
+        "a": "X {{ S1.RESULT }}", "b": [1, "Y", {"c": "Z", "d": None}], "e": True}
+    assert map_strings(7, str.upper) == 7
