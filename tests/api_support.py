@@ -189,15 +189,5 @@ limits: {n_round: 4, max_llm_calls: 10}
 """
 """An SOP for voice tasks: the Analyst answers a voice note (or typed text) at once."""
 
-VOICE_ONLY_SOP = """\
-name: voice-analyst
-description: transcribe, then the Analyst reads the transcript and reports at once
-roles:
-  - name: Transcriber
-    watch: [VoiceRequest]
-  - name: Analyst
-    watch: [Transcribe]
-    triggers: {AnalyzeRequest: [Transcribe], SummarizeResults: [Transcribe]}
-limits: {n_round: 4, max_llm_calls: 10}
-"""
+VOICE_ONLY_SOP = VOICE_SOP.replace("UserRequirement, Transcribe", "Transcribe")
 """As ``VOICE_SOP``, for voice notes only (typed text alone wakes nobody)."""
