@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
+from actions.plan_doubts import QUOTED
 from company.payloads import Plan
 from company.prompts import PROMPT_DIR
 
@@ -25,7 +26,6 @@ EXAMPLES_FILE = PROMPT_DIR / "plan_examples.yaml"
 SHOWN = 3
 """How many examples a plan prompt shows by default (the option ``plan_examples``)."""
 
-_QUOTED = re.compile(r"'[^']+'|\"[^\"]+\"|\u2018[^\u2019]+\u2019|\u201c[^\u201d]+\u201d")
 _URL = re.compile(r"https?://\S+")
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
 _WORD = re.compile(r"[a-z]{2,}|%")
@@ -91,7 +91,7 @@ def request_terms(text: str) -> list[str]:
     one: ``_SAME_AS``), and ``<quote>``, ``<url>``, ``<number>``
     for each quoted text, address and number, whose contents do not count."""
     marks: list[str] = []
-    for pattern, mark in ((_URL, "<url>"), (_QUOTED, "<quote>"), (_NUMBER, "<number>")):
+    for pattern, mark in ((_URL, "<url>"), (QUOTED, "<quote>"), (_NUMBER, "<number>")):
         marks += [mark] * len(pattern.findall(text))
         text = pattern.sub(" ", text)
     words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
