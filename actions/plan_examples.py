@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel
 
 from actions.plan_doubts import QUOTED
+from actions.transcribe import TYPED
 from company.payloads import Plan
 from company.prompts import PROMPT_DIR
 
@@ -89,8 +90,10 @@ def request_terms(text: str) -> list[str]:
     """What a request's wording is made of, for matching: its words (lower case, a plural or
     -ing/-ed ending taken off, filler words left out, words that ask for the same thing as
     one: ``_SAME_AS``), and ``<quote>``, ``<url>``, ``<number>``
-    for each quoted text, address and number, whose contents do not count."""
-    marks: list[str] = []
+    for each quoted text, address and number, whose contents do not count (nor do those of a
+    voice note's typed text: it is a ``<quote>``)."""
+    text, typed_label, typed = text.partition(f"\n\n{TYPED}")
+    marks: list[str] = ["<quote>"] if typed_label and typed.strip() else []
     for pattern, mark in ((_URL, "<url>"), (QUOTED, "<quote>"), (_NUMBER, "<number>")):
         marks += [mark] * len(pattern.findall(text))
         text = pattern.sub(" ", text)

@@ -10,6 +10,9 @@ from company.events import EventKind
 from company.message import Message
 from company.payloads import TranscriptPayload, TranscriptSegment, VoiceRequestPayload
 
+SAID, TYPED = "Said aloud: ", "Typed: "
+"""The labels of a voice note's transcript and its typed text in the merged request."""
+
 
 def merge_text(transcript: str, typed: str) -> str:
     """The request the Analyst reads: what was said, then what was typed. A voice note alone
@@ -17,7 +20,7 @@ def merge_text(transcript: str, typed: str) -> str:
     as a request to transcribe something)."""
     said, typed = transcript.strip(), typed.strip()
     if said and typed:
-        return f"Said aloud: {said}\n\nTyped: {typed}"
+        return f"{SAID}{said}\n\n{TYPED}{typed}"
     return said or typed
 
 

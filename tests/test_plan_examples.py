@@ -11,6 +11,7 @@ import pytest
 
 from actions.plan_examples import PlanExample, closest, load_examples, request_terms
 from actions.planning import derive_dependencies, plan_problems
+from actions.transcribe import merge_text
 from company.config import CONFIG_DIR, PROJECT_ROOT
 from company.graphs.catalogue import Catalogue
 from company.payloads import Plan
@@ -65,6 +66,8 @@ def test_the_terms_of_a_request() -> None:
     assert terms.count("<number>") == 2 and "<quote>" in terms and "<url>" in terms
     assert "the" not in terms and "at" not in terms
     assert request_terms("Counting the characters") == ["count", "character"]
+    typed = merge_text("Count the words I typed", "Quarterly numbers are in")
+    assert request_terms(typed) == ["said", "aloud", "count", "word", "typed", "<quote>"]
 
 
 def test_the_closest_examples_come_last_with_one_that_has_no_steps() -> None:
@@ -95,6 +98,7 @@ def test_a_request_like_none_gets_the_first_examples_of_the_library() -> None:
     ("How many characters are in 'good night'?", "word_count"),
     ("Break 'a,b,c' apart at the commas", "split_text"),
     ("What does https://example.net/news say about the merger?", "summarize_web_page"),
+    (merge_text("Break what I typed apart at the dashes", "a-b-c"), "split_text"),
 ])
 def test_the_shipped_library_answers_a_request_with_a_plan_of_its_kind(
         request_text: str, graph: str) -> None:
