@@ -69,7 +69,8 @@ class SummarizeResults(Action):
         known = self._known_numbers(words.request, history.earlier, steps)
         known.add_values(variables["notebook"])
         narrative, problem = await self._narrative(variables, known)
-        table = results_section(steps, executed, planned=plan is not None)
+        table = results_section(steps, executed, planned=plan is not None,
+                                notes=variables["notes"])
         status = problem.status_line if problem else ""
         if problem is not None and problem.kind in LEFT_OUT:  # no report: the results follow
             narrative, status = "", f"{status} {ECHO_LEFT_OUT}"
@@ -141,12 +142,16 @@ def _label(step: StepResult) -> str:
     return step.step_id if attempt == 1 else f"{step.step_id} (attempt {attempt})"
 
 
-def results_section(steps: list[StepResult], executed: bool, planned: bool = True) -> str:
-    """A Markdown section listing every step with its status, outputs and error."""
+def results_section(steps: list[StepResult], executed: bool, planned: bool = True,
+                    notes: str = "") -> str:
+    """A Markdown section listing every step with its status, outputs and error; with no
+    steps, the plan's ``notes`` (the Planner's reason: "No graph can book flights.")."""
     title = "## Results" if executed else "## Plan (planned, not executed)"
     if not steps:
-        return f"{title}\n\nNo graph steps were planned." if executed or planned else (
-            "## Plan\n\nNo plan was made in this run.")
+        if not (executed or planned):
+            return "## Plan\n\nNo plan was made in this run."
+        reason = f" The Planner's note: {notes.strip()}" if notes.strip() else ""
+        return f"{title}\n\nNo graph steps were planned.{reason}"
     lines = [title, "", "| step | graph | status | outputs | error |", "|---|---|---|---|---|"]
     for step in steps:
         outputs = json.dumps(step.outputs, ensure_ascii=False) if step.outputs else ""

@@ -160,7 +160,8 @@ async def test_the_planners_note_reaches_the_report(config, store):
     results = h.remember("results", RunGraphs, GraphResults(), sent_from="Executor")
     out = await SummarizeResults(h.ctx).run([results])
     assert "Planner's note: nothing books flights" in h.prompts("SummarizeResults")[0]
-    assert out.content == "No graph can book flights.\n\n## Results\n\nNo graph steps were planned."
+    assert out.content == ("No graph can book flights.\n\n## Results\n\nNo graph steps were "
+                           "planned. The Planner's note: nothing books flights")
 
 
 # --- the narrative's checks: re-asked once, then flagged ---
@@ -289,6 +290,11 @@ def test_an_executed_empty_plan_says_no_steps_were_planned():
     assert results_section([], executed=True) == "## Results\n\nNo graph steps were planned."
     assert results_section([], executed=False, planned=True) == (
         "## Plan (planned, not executed)\n\nNo graph steps were planned.")
+    assert results_section([], executed=True, notes=" No graph can book flights. ") == (
+        "## Results\n\nNo graph steps were planned. The Planner's note: No graph can book "
+        "flights.")
+    assert results_section([], executed=False, planned=False, notes="x") == (
+        "## Plan\n\nNo plan was made in this run.")
 
 
 def test_table_cells_escape_pipes_and_newlines():
