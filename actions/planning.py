@@ -13,7 +13,7 @@ from actions.boss_words import budgeted_words, shorten
 from actions.input_values import map_strings, strings_in
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
-from actions.plan_examples import SHOWN, closest, load_examples
+from actions.plan_examples import SHOWN, PlanExample, closest, load_examples
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import plan_schema
@@ -262,10 +262,7 @@ def example_answers(catalogue: Any, request: str,
     the ``count`` closest to the request (plan_examples.py) of those the loaded catalogue can
     run and does not make false (an example's ``unless`` word in its descriptions)."""
     described = catalogue.describe().lower()
-    runnable = [e for e in load_examples()
-                if not plan_problems(derive_dependencies(e.plan), catalogue)
-                and (e.plan.steps or (catalogue.names()
-                                      and not (e.unless and e.unless.lower() in described)))]
+    runnable = [e for e in load_examples() if _shows(e, catalogue, described)]
     found = []
     for example in closest(runnable, request, count):
         steps = [{"id": s.id, "purpose": s.purpose, "graph": s.graph, "inputs": s.inputs}
@@ -273,6 +270,17 @@ def example_answers(catalogue: Any, request: str,
         answer = json.dumps({"steps": steps, "notes": example.plan.notes}, ensure_ascii=False)
         found.append({"request": example.request, "answer": answer})
     return found
+
+
+def _shows(example: PlanExample, catalogue: Any, described: str) -> bool:
+    """Whether a worked example may be shown with this catalogue: not made false by it (its
+    ``unless`` word in the descriptions), and runnable (one with no steps: where any graph
+    could have been chosen)."""
+    if example.unless and example.unless.lower() in described:
+        return False
+    if not example.plan.steps:
+        return bool(catalogue.names())
+    return not plan_problems(derive_dependencies(example.plan), catalogue)
 
 
 async def request_context(action: Action, analysis: Analysis, catalogue: Any,
