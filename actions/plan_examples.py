@@ -8,6 +8,7 @@ replace-then-count, a question no graph can do), it plans that kind."""
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from collections import Counter
@@ -17,6 +18,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
+from actions.input_values import strings_in
 from actions.plan_doubts import QUOTED
 from actions.transcribe import TYPED
 from company.payloads import Plan
@@ -137,3 +139,27 @@ def similarities(examples: Sequence[PlanExample], request: str) -> list[float]:
     wanted = Counter(request_terms(request))
     return [sum(weight[t] * min(n, wanted[t]) for t, n in doc.items() if t in wanted)
             / math.sqrt(1 + sum(doc.values())) for doc in documents]
+
+
+COPY_MIN_CHARS = 8
+"""The shortest phrase (of two words or more) whose copy from an example into a plan counts."""
+
+
+def copied_from_examples(plan: Plan, answers: Sequence[dict[str, str]],
+                         request: str) -> list[str]:
+    """The problems of a plan that copied a phrase of a shown example's inputs that the request
+    does not hold (a 1.5B model answered "What is 6 times 7, and how many words are in ...?"
+    with the example's own step "What language is spoken in Brazil?")."""
+    phrases = {text.strip().lower()
+               for answer in answers for step in json.loads(answer["answer"])["steps"]
+               for text in strings_in(step["inputs"])}
+    wanted = request.lower()
+    found = []
+    for step in plan.steps:
+        for text in strings_in(step.inputs):
+            phrase = text.strip().lower()
+            if (phrase in phrases and len(phrase) >= COPY_MIN_CHARS and " " in phrase
+                    and "{{" not in phrase and phrase not in wanted):  # a reference is no copy
+                found.append(f"step {step.id} copies {text.strip()!r} from an example: the "
+                             "examples only show the form of an answer; plan the Boss's request")
+    return found

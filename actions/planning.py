@@ -13,7 +13,13 @@ from actions.boss_words import budgeted_words, shorten
 from actions.input_values import map_strings, strings_in
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
-from actions.plan_examples import SHOWN, PlanExample, closest, load_examples
+from actions.plan_examples import (
+    SHOWN,
+    PlanExample,
+    closest,
+    copied_from_examples,
+    load_examples,
+)
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import plan_schema
@@ -336,7 +342,8 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         plan, unquoted = unquote_copied_inputs(plan, request)
         if unquoted:
             action.ctx.event(EventKind.PROGRESS, what="plan_quotes_removed", inputs=unquoted)
-        found = plan_problems(plan, catalogue)
+        found = plan_problems(plan, catalogue) + copied_from_examples(
+            plan, examples, request or analysis_text(analysis))
         if not found:
             doubts = plan_doubts(plan, request) if doubted is None else []
             if not doubts:

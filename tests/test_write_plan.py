@@ -186,6 +186,24 @@ async def test_an_invalid_plan_is_re_asked_with_its_problems(config, store):
     assert problem.startswith("step s1: Unknown graph 'teleport'. Known graphs: answer_question")
 
 
+async def test_a_plan_that_copies_an_example_is_rejected_and_re_asked(config, store):
+    """What the 1.5B answered to the quickstart's request: the example's own question."""
+    copied = {"steps": [
+        {"id": "s1", "graph": "answer_question",
+         "inputs": {"question": "What language is spoken in Brazil?"}},
+        {"id": "s2", "graph": "word_count", "inputs": {"text": "the quick brown fox"}}]}
+    h = planner(config, store, [copied, PLAN])
+    h.remember("What is 6 times 7, and how many words are in 'the quick brown fox'?",
+               UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload == DERIVED
+    first, second = h.prompts("WritePlan")
+    assert "Example. Request: What language is spoken in Brazil" in first
+    assert "- step s1 copies 'What language is spoken in Brazil?' from an example" in second
+    assert [d["what"] for _, d in h.events] == ["plan_rejected"]
+
+
 async def test_a_reference_to_a_later_step_is_rejected_and_re_asked(config, store):
     later = {"steps": [
         {"id": "s1", "graph": "word_count", "inputs": {"text": "{{ s2.result }}"}},
