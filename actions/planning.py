@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
 from actions.input_values import map_strings, strings_in
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
-from actions.plan_examples import (
-    SHOWN,
-    PlanExample,
-    closest,
-    copied_from_examples,
-    load_examples,
-)
+from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import plan_schema
@@ -262,15 +256,14 @@ def _reference_problems(step: PlanStep, ref_step: str, output: str, graph_of: di
     return []
 
 
-def example_answers(catalogue: Any, request: str,
-                    count: int = SHOWN) -> list[dict[str, str]]:
+def example_answers(catalogue: Any, count: int = SHOWN) -> list[dict[str, str]]:
     """The worked examples for a plan prompt (each a request and its answer as compact JSON):
-    the ``count`` closest to the request (plan_examples.py) of those the loaded catalogue can
-    run and does not make false (an example's ``unless`` word in its descriptions)."""
+    the first ``count`` of the library's that the loaded catalogue can run and does not make
+    false (an example's ``unless`` word in its descriptions)."""
     described = catalogue.describe().lower()
     runnable = [e for e in load_examples() if _shows(e, catalogue, described)]
     found = []
-    for example in closest(runnable, request, count):
+    for example in runnable[:max(count, 0)]:
         steps = [{"id": s.id, "purpose": s.purpose, "graph": s.graph, "inputs": s.inputs}
                  for s in example.plan.steps]  # the schema's order
         answer = json.dumps({"steps": steps, "notes": example.plan.notes}, ensure_ascii=False)
@@ -290,25 +283,23 @@ def _shows(example: PlanExample, catalogue: Any, described: str) -> bool:
 
 
 async def request_context(action: Action, analysis: Analysis, catalogue: Any,
-                          examples: Callable[[str], list[dict[str, str]]]
-                          ) -> tuple[str, list[str]]:
+                          examples: list[dict[str, str]]) -> tuple[str, list[str]]:
     """The Boss's own words from memory: this turn's request (typed, or a voice note's
     transcript and typed text; the quoted text a step needs stays verbatim up to
     ``REQUEST_CHARS``) and the conversation before it that the plan prompt holds (the newest
     turns verbatim, older ones summarized: actions/conversation.py), with room kept for a
-    re-ask's problems and for the ``examples`` shown for the request."""
+    re-ask's problems."""
     described = catalogue.describe()
     words = await budgeted_words(action, lambda request, earlier: action.ctx.prompts.render(
         PLAN_PROMPT, analysis=analysis, catalogue=described,
-        request=shorten(request, REQUEST_CHARS), earlier=earlier,
-        examples=examples(request or analysis_text(analysis)), feedback=""),
-        reserve=FEEDBACK_TOKENS, answer_action=PLAN_PROMPT)
+        request=shorten(request, REQUEST_CHARS), earlier=earlier, examples=examples,
+        feedback=""), reserve=FEEDBACK_TOKENS, answer_action=PLAN_PROMPT)
     return shorten(words.request, REQUEST_CHARS), words.earlier
 
 
 def analysis_text(analysis: Analysis) -> str:
-    """The Analyst's words for a request (its summary and action items), for choosing examples
-    when there are no Boss words to go by."""
+    """The Analyst's words for a request (its summary and action items): what a plan is
+    checked against when there are no Boss words."""
     return "\n".join([analysis.summary, *(item.text for item in analysis.action_items)])
 
 
@@ -319,11 +310,9 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     each rejected plan is an event."""
     catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
-    shown = int(action.ctx.options.get("plan_examples", SHOWN))
     schema = plan_schema(catalogue)
-    request, earlier = await request_context(
-        action, analysis, catalogue, lambda words: example_answers(catalogue, words, shown))
-    examples = example_answers(catalogue, request or analysis_text(analysis), shown)
+    examples = example_answers(catalogue, int(action.ctx.options.get("plan_examples", SHOWN)))
+    request, earlier = await request_context(action, analysis, catalogue, examples)
     llm = action.ctx.llm.for_action(PLAN_PROMPT)
     problems: list[str] = []
     doubted: Plan | None = None  # a valid plan re-asked once for its doubts (plan_doubts.py)

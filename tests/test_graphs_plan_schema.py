@@ -113,10 +113,11 @@ def test_the_reference_pattern_names_only_catalogue_outputs() -> None:
 
 
 def test_the_prompt_examples_follow_the_schema() -> None:
-    library = load_examples()
-    assert all(VALIDATOR.is_valid(json.loads(e["answer"]))
-               for e in example_answers(CATALOGUE, "", count=len(library)))
-    for example in library:  # quoted text is copied without its quote marks
+    examples = example_answers(CATALOGUE)
+    assert len(examples) == len(load_examples()) == 3
+    assert all(VALIDATOR.is_valid(json.loads(e["answer"])) for e in examples)
+    assert json.loads(examples[0]["answer"])["steps"][1]["inputs"]["a"] == "{{ s1.result }}"
+    for example in load_examples():  # quoted text is copied without its quote marks
         for step in example.plan.steps:
             for value in step.inputs.values():
                 if isinstance(value, str) and f"'{value}'" in example.request:
@@ -134,14 +135,13 @@ def test_an_empty_or_custom_catalogue(tmp_path: Path) -> None:
     mine = Catalogue.load(folder)
     schema = plan_schema(mine)
     assert jsonschema_rs.validator_for(schema).is_valid(plan(step("only_mine", {"text": "x"})))
-    [no_steps] = example_answers(mine, "Send the slides")  # no worked plan would run there
+    [no_steps] = example_answers(mine)  # neither worked plan would run there
     assert json.loads(no_steps["answer"]) == {"steps": [], "notes": "No graph can send email."}
-    assert example_answers(Catalogue({}), "anything") == []  # nothing to choose from
+    assert example_answers(Catalogue({})) == []  # nothing to choose from: no example needed
     mailer = json.loads(source)
     mailer["description"] = "Sends an email to a colleague."
     (folder / "only_mine.json").write_text(json.dumps(mailer))
-    [other] = example_answers(Catalogue.load(folder), "Send the slides")
-    assert "email" not in other["answer"]  # "no graph can send email" is false there
+    assert example_answers(Catalogue.load(folder)) == []  # "no graph can send email" is false
 
 
 def test_the_first_step_is_s1_and_refers_to_no_step() -> None:

@@ -109,20 +109,10 @@ async def test_the_prompt_shows_real_examples_and_no_placeholders(config, store)
     await WritePlan(h.ctx).run([analysis])
     [prompt] = h.prompts("WritePlan")
     assert prompt.count("Example. Request: ") == 3
-    assert prompt.count('{"steps": [], "notes": "No graph can') == 1
-    assert '"graph": "calculate", "inputs": {"a": ' in prompt  # "Multiply 6 by 7" is asked
+    assert '"graph": "answer_question", "inputs": {"question": ' in prompt
+    assert '{"steps": [], "notes": "No graph can send email."}' in prompt
+    assert '"graph": "calculate", "inputs": {"a": "{{ s1.result }}"' in prompt
     assert not re.search(r"<[A-Za-z][^<>]*>", prompt)  # no "<earlier step id>" to copy
-
-
-async def test_the_examples_shown_are_those_closest_to_the_boss_words(config, store):
-    h = planner(config, store, PLAN)
-    h.remember("In 'ship it on Friday', change Friday to Monday.", UserRequirement)
-    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
-    await WritePlan(h.ctx).run([analysis])
-    prompt = h.prompts("WritePlan")[0]
-    last = prompt.split("Example. Request: ")[-1].split("The Boss's request:")[0]
-    assert '"graph": "replace_text"' in last  # the Analyst's items spoke of calculations
-    assert '"graph": "calculate"' not in prompt
 
 
 async def test_the_option_plan_examples_sets_how_many_are_shown(config, store):
