@@ -8,7 +8,6 @@ closing note of issue 12): small models copied a close example's own steps into 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,14 +52,12 @@ COPY_MIN_CHARS = 8
 """The shortest phrase (of two words or more) whose copy from an example into a plan counts."""
 
 
-def copied_from_examples(plan: Plan, answers: Sequence[dict[str, str]],
-                         request: str) -> list[str]:
+def copied_from_examples(plan: Plan, shown: Sequence[PlanExample], request: str) -> list[str]:
     """The problems of a plan that copied a phrase of a shown example's inputs that the request
     does not hold (a 1.5B model answered "What is 6 times 7, and how many words are in ...?"
     with the example's own step "What language is spoken in Brazil?")."""
-    phrases = {text.strip().lower()
-               for answer in answers for step in json.loads(answer["answer"])["steps"]
-               for text in strings_in(step["inputs"])}
+    phrases = {text.strip().lower() for example in shown for step in example.plan.steps
+               for text in strings_in(step.inputs)}
     wanted = request.lower()
     found = []
     for step in plan.steps:

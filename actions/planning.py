@@ -256,14 +256,18 @@ def _reference_problems(step: PlanStep, ref_step: str, output: str, graph_of: di
     return []
 
 
-def example_answers(catalogue: Any, count: int = SHOWN) -> list[dict[str, str]]:
-    """The worked examples for a plan prompt (each a request and its answer as compact JSON):
-    the first ``count`` of the library's that the loaded catalogue can run and does not make
-    false (an example's ``unless`` word in its descriptions)."""
+def shown_examples(catalogue: Any, count: int = SHOWN) -> list[PlanExample]:
+    """The worked examples a plan prompt shows: the first ``count`` of the library's that the
+    loaded catalogue can run and does not make false (an example's ``unless`` word in its
+    descriptions)."""
     described = catalogue.describe().lower()
-    runnable = [e for e in load_examples() if _shows(e, catalogue, described)]
+    return [e for e in load_examples() if _shows(e, catalogue, described)][:max(count, 0)]
+
+
+def example_answers(examples: list[PlanExample]) -> list[dict[str, str]]:
+    """The examples as the prompt shows them: each a request and its answer as compact JSON."""
     found = []
-    for example in runnable[:max(count, 0)]:
+    for example in examples:
         steps = [{"id": s.id, "purpose": s.purpose, "graph": s.graph, "inputs": s.inputs}
                  for s in example.plan.steps]  # the schema's order
         answer = json.dumps({"steps": steps, "notes": example.plan.notes}, ensure_ascii=False)
@@ -311,7 +315,8 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
     schema = plan_schema(catalogue)
-    examples = example_answers(catalogue, int(action.ctx.options.get("plan_examples", SHOWN)))
+    shown = shown_examples(catalogue, int(action.ctx.options.get("plan_examples", SHOWN)))
+    examples = example_answers(shown)
     request, earlier = await request_context(action, analysis, catalogue, examples)
     llm = action.ctx.llm.for_action(PLAN_PROMPT)
     problems: list[str] = []
@@ -332,7 +337,7 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         if unquoted:
             action.ctx.event(EventKind.PROGRESS, what="plan_quotes_removed", inputs=unquoted)
         found = plan_problems(plan, catalogue) + copied_from_examples(
-            plan, examples, request or analysis_text(analysis))
+            plan, shown, request or analysis_text(analysis))
         if not found:
             doubts = plan_doubts(plan, request) if doubted is None else []
             if not doubts:

@@ -12,7 +12,7 @@ import jsonschema_rs
 import pytest
 
 from actions.plan_examples import load_examples
-from actions.planning import example_answers
+from actions.planning import example_answers, shown_examples
 from company.config import CONFIG_DIR
 from company.graphs.catalogue import Catalogue
 from company.graphs.plan_schema import MAX_STEPS, plan_schema, reference_pattern
@@ -113,7 +113,7 @@ def test_the_reference_pattern_names_only_catalogue_outputs() -> None:
 
 
 def test_the_prompt_examples_follow_the_schema() -> None:
-    examples = example_answers(CATALOGUE)
+    examples = example_answers(shown_examples(CATALOGUE))
     assert len(examples) == len(load_examples()) == 3
     assert all(VALIDATOR.is_valid(json.loads(e["answer"])) for e in examples)
     assert json.loads(examples[0]["answer"])["steps"][1]["inputs"]["a"] == "{{ s1.result }}"
@@ -135,13 +135,13 @@ def test_an_empty_or_custom_catalogue(tmp_path: Path) -> None:
     mine = Catalogue.load(folder)
     schema = plan_schema(mine)
     assert jsonschema_rs.validator_for(schema).is_valid(plan(step("only_mine", {"text": "x"})))
-    [no_steps] = example_answers(mine)  # neither worked plan would run there
+    [no_steps] = example_answers(shown_examples(mine))  # neither worked plan would run there
     assert json.loads(no_steps["answer"]) == {"steps": [], "notes": "No graph can send email."}
-    assert example_answers(Catalogue({})) == []  # nothing to choose from: no example needed
+    assert shown_examples(Catalogue({})) == []  # nothing to choose from: no example needed
     mailer = json.loads(source)
     mailer["description"] = "Sends an email to a colleague."
     (folder / "only_mine.json").write_text(json.dumps(mailer))
-    assert example_answers(Catalogue.load(folder)) == []  # "no graph can send email" is false
+    assert shown_examples(Catalogue.load(folder)) == []  # "no graph can send email" is false
 
 
 def test_the_first_step_is_s1_and_refers_to_no_step() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actions.plan_examples import copied_from_examples, load_examples
+from actions.plan_examples import PlanExample, copied_from_examples, load_examples
 from actions.planning import derive_dependencies, plan_problems
 from company.config import CONFIG_DIR, PROJECT_ROOT
 from company.graphs.catalogue import Catalogue
@@ -61,22 +61,22 @@ def test_a_library_file_that_is_not_a_list_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_plan_copying_an_example_phrase_the_request_lacks_is_a_problem() -> None:
-    answers = [{"request": "r", "answer": json.dumps({"steps": [
+    shown = [PlanExample.model_validate({"request": "r", "plan": {"steps": [
         {"id": "s1", "purpose": "p", "graph": "answer_question",
          "inputs": {"question": "What language is spoken in Brazil?"}},
         {"id": "s2", "purpose": "p", "graph": "calculate",
-         "inputs": {"a": 2, "b": 3, "operation": "Multiply"}}], "notes": ""})}]
+         "inputs": {"a": 2, "b": 3, "operation": "Multiply"}}]}})]
 
     def plan(**inputs: object) -> Plan:
         return Plan.model_validate({"steps": [
             {"id": "s1", "purpose": "p", "graph": "g", "inputs": inputs}]})
 
     [problem] = copied_from_examples(
-        plan(question="what language is spoken in Brazil? "), answers, "What is 6 times 7?")
+        plan(question="what language is spoken in Brazil? "), shown, "What is 6 times 7?")
     assert problem.startswith("step s1 copies 'what language is spoken in Brazil?' from an ex")
     asked = "Tell me: what language is spoken in Brazil?"
     assert copied_from_examples(plan(question="What language is spoken in Brazil?"),
-                                answers, asked) == []  # the request asks it too
-    assert copied_from_examples(plan(operation="Multiply"), answers, "6 times 7") == []
-    answers[0]["answer"] = answers[0]["answer"].replace('"b": 3', '"b": "{{ s1.answer }}"')
-    assert copied_from_examples(plan(b="{{ s1.answer }}"), answers, "6 times 7") == []
+                                shown, asked) == []  # the request asks it too
+    assert copied_from_examples(plan(operation="Multiply"), shown, "6 times 7") == []
+    shown[0].plan.steps[1].inputs["b"] = "{{ s1.answer }}"
+    assert copied_from_examples(plan(b="{{ s1.answer }}"), shown, "6 times 7") == []
