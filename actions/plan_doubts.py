@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from actions.input_values import strings_in
-from actions.report_checks import number_words
+from actions.report_checks import KnownNumbers, number_words, numbers_in
 from company.grounding import as_number
 from company.payloads import Plan
 
@@ -112,12 +112,35 @@ def unused_quote_doubts(plan: Plan, request: str) -> list[str]:
             "needs it" for text in quoted_spans(request) if text not in inputs]
 
 
+def unused_number_doubts(plan: Plan, request: str) -> list[str]:
+    """The numbers the request writes in digits that no step's inputs hold (as a number, in a
+    text, a percentage also as its fraction), when the plan has steps: a step left out (the
+    division of "spread it over the 4 remaining months") or a number made up in its place.
+    Numbers inside a quoted text no step uses are left to ``unused_quote_doubts``."""
+    if not plan.steps:
+        return []
+    held = KnownNumbers()
+    held.add_values(step.inputs for step in plan.steps)
+    inputs = " ".join(text for step in plan.steps for text in strings_in(step.inputs))
+    said = request
+    for quoted in quoted_spans(request):
+        if quoted not in inputs:
+            said = said.replace(quoted, " ")
+    unused = held.unknown(numbers_in(said))
+    if not unused:
+        return []
+    which = " and ".join([", ".join(unused[:-1]), unused[-1]] if len(unused) > 1 else unused)
+    return [f"the request says {which}, but no step uses {'them' if len(unused) > 1 else 'it'}:"
+            " add the step that needs it, or answer with no steps if no graph can do what is "
+            "asked"]
+
+
 def plan_doubts(plan: Plan, request: str) -> list[str]:
     """Everything doubtful about a valid plan for ``request`` (empty when it looks right)."""
     if not request.strip():
         return []
     return (neutral_operand_doubts(plan, request) + percent_doubts(plan, request)
-            + unused_quote_doubts(plan, request))
+            + unused_quote_doubts(plan, request) + unused_number_doubts(plan, request))
 
 
 def _is_number(value: Any, number: float) -> bool:

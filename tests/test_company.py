@@ -115,7 +115,7 @@ async def test_the_call_budget_is_per_request_so_follow_ups_start_afresh(config,
     sop = parse_sop(text, source="three-per-request.yaml")  # a plan-only turn makes 3 calls
     company, provider = scripted_company(config, store)
     first = await company.run("What is 6 times 7?", RunOptions(sop=sop))
-    for follow_up in ("And now add 1.", "And now subtract 2."):
+    for follow_up in ("And again, please.", "Once more."):  # no number the plan leaves out
         company.add_boss_message(first.task_id, follow_up)
         again = await company.run_task(first.task_id, RunOptions(sop=sop))
         assert again.status == "done", again.error

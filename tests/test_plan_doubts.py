@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from actions.plan_doubts import mentions_number, plan_doubts, quoted_spans
+from actions.plan_doubts import mentions_number, plan_doubts, quoted_spans, unused_number_doubts
 from company.payloads import Plan
 
 
@@ -30,7 +30,8 @@ def calc(a: Any, b: Any, operation: str) -> tuple[str, dict[str, Any]]:
     (calc(25, 0, "Subtract"), "step s1 subtracts 0"),
 ])
 def test_a_neutral_operand_the_request_never_says_is_doubted(step, says) -> None:
-    [doubt] = plan_doubts(plan(step), "How many hours are in 365 days? Square 25.")
+    [doubt] = plan_doubts(plan(step), "How many hours are in 365 days?"
+                          if 365 in step[1].values() else "Square 25.")
     assert doubt.startswith(says) and "no steps if no graph can do what is asked" in doubt
 
 
@@ -88,3 +89,29 @@ def test_a_percentage_multiplied_as_a_whole_number_is_doubted() -> None:
     assert plan_doubts(divided, "What's 18% of 67.40?") == []
     assert plan_doubts(plan(calc(5, 3, "Multiply")), "5 percent of 3?") != []
     assert plan_doubts(plan(calc(18, 2, "Add")), "18% plus 2") == []  # only a product is doubted
+
+
+def test_a_number_of_the_request_no_step_uses_is_doubted() -> None:
+    request = ("We have a 12,000 budget and spent 4750.80 so far. What's left, spread over the 4 "
+               "remaining months?")
+    left_out = plan(calc(12000, 4750.8, "Subtract"))
+    assert plan_doubts(left_out, request) == [
+        "the request says 4, but no step uses it: add the step that needs it, or answer with no "
+        "steps if no graph can do what is asked"]
+    whole = plan(calc(12000, 4750.8, "Subtract"), calc("{{ s1.result }}", "4", "Divide"))
+    assert plan_doubts(whole, request) == []
+    [doubt] = unused_number_doubts(plan(calc(3, 1.5, "Add")), "Add 3, 7 and -2 to 1.5")
+    assert doubt.startswith("the request says 7 and -2, but no step uses them")
+
+
+def test_numbers_held_in_texts_percentages_and_unused_quotes_are_not_doubted_twice() -> None:
+    assert unused_number_doubts(plan(("word_count", {"text": "deploy v2 at 9:30 on day 14"})),
+                                "Count the words: deploy v2 at 9:30 on day 14") == []
+    assert unused_number_doubts(plan(calc(0.18, 67.4, "Multiply")), "What's 18% of 67.40?") == []
+    assert unused_number_doubts(plan(), "Schedule 30 minutes with Raj") == []
+    request = "Which is longer: 'Just do it 2' or 'Think different'?"
+    doubts = plan_doubts(plan(("word_count", {"text": "Think different"})), request)
+    assert doubts == ['the request quotes "Just do it 2", but no step uses it: copy it into the '
+                      'step that needs it']
+    assert unused_number_doubts(plan(("answer_question", {"question": "Who is Q3's v2 lead?"})),
+                                "Who leads Q3 v2?") == []
