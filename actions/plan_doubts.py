@@ -5,6 +5,7 @@ the doubts remain (a doubt is a hint, never a reason to fail the task)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from actions.input_values import strings_in
@@ -20,6 +21,8 @@ NEUTRAL = {"Add": (0, "adds 0"), "Subtract": (0, "subtracts 0"), "Multiply": (1,
 NEUTRAL_NUMBER = {says: number for number, says in NEUTRAL.values()}
 """The neutral number of each way of saying it ("multiplies by 1" -> 1)."""
 COMMUTATIVE = {"Add", "Multiply"}
+STEP_REFERENCE = "{{"
+"""How an input that holds an earlier step's output begins."""
 """Operations where a neutral ``a`` changes nothing either."""
 
 QUOTED = re.compile(
@@ -135,13 +138,47 @@ def unused_number_doubts(plan: Plan, request: str) -> list[str]:
             "asked"]
 
 
-def plan_doubts(plan: Plan, request: str) -> list[str]:
-    """Everything doubtful about a valid plan for ``request`` (empty when it looks right)."""
+def made_up_calculation_doubts(plan: Plan, request: str,
+                               earlier: Sequence[str] = ()) -> list[str]:
+    """Calculations whose operands all come from nowhere: neither number is written in the
+    request or the ``earlier`` turns of the conversation (in digits or words, a percentage
+    also as its fraction) nor an earlier step's output (``1 + 1`` to "restart the server",
+    ``0 + 100`` for "where does water boil")."""
+    said = KnownNumbers()
+    for text in (request, *earlier):
+        said.add_text(text)
+    doubts = []
+    for step in plan.steps:
+        if step.graph != CALCULATE:
+            continue
+        operands = [step.inputs.get("a"), step.inputs.get("b")]
+        if any(_from_request_or_step(value, said) for value in operands):
+            continue
+        shown = " and ".join(f"{value:g}" if isinstance(value, float) else str(value)
+                             for value in operands)
+        doubts.append(f"step {step.id} calculates with {shown}, and the request says neither: "
+                      "use the request's numbers, or answer with no steps if no graph can do "
+                      "what is asked")
+    return doubts
+
+
+def plan_doubts(plan: Plan, request: str, earlier: Sequence[str] = ()) -> list[str]:
+    """Everything doubtful about a valid plan for ``request`` (empty when it looks right);
+    numbers of the ``earlier`` turns may be calculated with as the request's own."""
     if not request.strip():
         return []
     return (neutral_operand_doubts(plan, request) + percent_doubts(plan, request)
-            + unused_quote_doubts(plan, request) + unused_number_doubts(plan, request))
+            + unused_quote_doubts(plan, request) + unused_number_doubts(plan, request)
+            + made_up_calculation_doubts(plan, request, earlier))
 
 
 def _is_number(value: Any, number: float) -> bool:
     return as_number(value) == number
+
+
+def _from_request_or_step(value: Any, said: KnownNumbers) -> bool:
+    """True when an operand refers to an earlier step or is a number the request says."""
+    if isinstance(value, str) and STEP_REFERENCE in value:
+        return True
+    numbers = numbers_in(value if isinstance(value, str) else repr(value))
+    return bool(numbers) and all(said.knows(number) for number in numbers)

@@ -339,7 +339,7 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         found = plan_problems(plan, catalogue) + copied_from_examples(
             plan, shown, request or analysis_text(analysis))
         if not found:
-            doubts = plan_doubts(plan, request) if doubted is None else []
+            doubts = plan_doubts(plan, request, earlier) if doubted is None else []
             if not doubts:
                 return _without_neutral_steps(action, plan, request)
             doubted = plan

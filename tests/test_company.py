@@ -47,7 +47,7 @@ async def test_same_answers_give_identical_logs(config, store):
 
 async def test_event_stream_has_the_whole_story(config, store):
     company, _ = scripted_company(config, store)
-    outcome = await company.run("Compute it", RunOptions(sop="plan-only"))
+    outcome = await company.run("Compute 6 times 7", RunOptions(sop="plan-only"))
     events = store.events(outcome.task_id)
     kinds = [e.kind for e in events]
     assert kinds[0] is EventKind.MESSAGE and events[0].data["sent_from"] == "Boss"

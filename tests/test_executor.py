@@ -193,7 +193,7 @@ async def test_direct_sop_replans_inside_the_executor_and_reports_both_attempts(
 
 async def test_direct_sop_has_no_planner(config, store):
     company, provider = scripted_company(config, store)
-    outcome = await company.run("x", RunOptions(sop="direct"))
+    outcome = await company.run("What is 6 times 7?", RunOptions(sop="direct"))
     assert outcome.status == "done", outcome.error
     causes = [m.cause_by for m in store.messages(outcome.task_id)]
     assert causes == ["UserRequirement", "AnalyzeRequest", "RunGraphs", "SummarizeResults"]
@@ -204,7 +204,7 @@ async def test_direct_sop_has_no_planner(config, store):
 async def test_review_loop_replans_once_then_reports(config, store):
     provider = standard_script(ReviewResults=[Review(verdict="replan", feedback="also add 1")])
     company, _ = scripted_company(config, store, provider)
-    outcome = await company.run("x", RunOptions(sop="review-loop"))
+    outcome = await company.run("What is 6 times 7?", RunOptions(sop="review-loop"))
     assert outcome.status == "done", outcome.error
     causes = [m.cause_by for m in store.messages(outcome.task_id)]
     assert causes == ["UserRequirement", "AnalyzeRequest", "WritePlan", "RunGraphs",

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from actions.plan_doubts import mentions_number, plan_doubts, quoted_spans, unused_number_doubts
+from actions.plan_doubts import (
+    made_up_calculation_doubts,
+    mentions_number,
+    plan_doubts,
+    quoted_spans,
+    unused_number_doubts,
+)
 from company.payloads import Plan
 
 
@@ -115,3 +121,30 @@ def test_numbers_held_in_texts_percentages_and_unused_quotes_are_not_doubted_twi
                       'step that needs it']
     assert unused_number_doubts(plan(("answer_question", {"question": "Who is Q3's v2 lead?"})),
                                 "Who leads Q3 v2?") == []
+
+
+def test_a_calculation_with_no_number_from_the_request_or_a_step_is_doubted() -> None:
+    assert plan_doubts(plan(calc(1, 1, "Add")), "Can you restart the staging server?") == [
+        "step s1 calculates with 1 and 1, and the request says neither: use the request's "
+        "numbers, or answer with no steps if no graph can do what is asked"]
+    [doubt] = made_up_calculation_doubts(plan(calc(0.0, 100.5, "Add")), "Where does water boil?")
+    assert doubt.startswith("step s1 calculates with 0 and 100.5, and the request says neither")
+
+
+@pytest.mark.parametrize("step, request_text", [
+    (calc(6, 7, "Multiply"), "What is six times seven?"),  # number words, as a transcript says
+    (calc(0.18, 67.4, "Multiply"), "What's 18% of 67.40?"),  # a percentage as its fraction
+    (calc(3.5, 60, "Multiply"), "How many minutes are in 3.5 hours?"),  # one operand suffices
+    (calc("{{ s1.result }}", 12, "Divide"), "Split it by the year"),  # an earlier step's output
+    (calc("2,500", 4, "Divide"), "Share 2,500 four ways"),
+])
+def test_a_calculation_with_a_number_from_the_request_or_a_step_is_not(step, request_text) -> None:
+    assert made_up_calculation_doubts(plan(step), request_text) == []
+
+
+def test_numbers_of_earlier_turns_may_be_calculated_with() -> None:
+    again = plan(calc(42, 7, "Divide"))
+    assert made_up_calculation_doubts(again, "And now divide that by seven") == []
+    assert made_up_calculation_doubts(plan(calc(6, 7, "Multiply")), "Once more, please.",
+                                      ["Boss: What is 6 times 7?", "Report: 42"]) == []
+    assert plan_doubts(plan(calc(6, 7, "Multiply")), "Once more, please.") != []
