@@ -73,10 +73,14 @@ def neutral_steps(plan: Plan, request: str) -> dict[str, tuple[str, Any]]:
 
 
 def neutral_operand_doubts(plan: Plan, request: str) -> list[str]:
-    """Doubts about the ``neutral_steps``: they change nothing."""
+    """Doubts about the ``neutral_steps``: they change nothing. Each names what the step is
+    for, since the number that does it may be one the request never writes (24 hours a day)."""
+    purposes = {step.id: f" ({step.purpose.strip()})" if step.purpose.strip() else ""
+                for step in plan.steps}
     return [f"step {step_id} {says}, which changes nothing, and the request never says "
-            f"{NEUTRAL_NUMBER[says]}: use the numbers the request calls for, or answer with no "
-            "steps if no graph can do what is asked"
+            f"{NEUTRAL_NUMBER[says]}: give it the number (or earlier step's output) that does "
+            f"what it is for{purposes[step_id]}, or answer with no steps if no graph can do "
+            "what is asked"
             for step_id, (says, _) in neutral_steps(plan, request).items()]
 
 

@@ -148,3 +148,12 @@ def test_numbers_of_earlier_turns_may_be_calculated_with() -> None:
     assert made_up_calculation_doubts(plan(calc(6, 7, "Multiply")), "Once more, please.",
                                       ["Boss: What is 6 times 7?", "Report: 42"]) == []
     assert plan_doubts(plan(calc(6, 7, "Multiply")), "Once more, please.") != []
+
+
+def test_a_neutral_operand_doubt_names_what_the_step_is_for() -> None:
+    square = plan(calc(19.99, 5.01, "Add"), calc("{{ s1.result }}", 1, "Multiply"))
+    square.steps[1].purpose = "square the sum"
+    [doubt] = plan_doubts(square, "Add 19.99 and 5.01, then square it.")
+    assert doubt == ("step s2 multiplies by 1, which changes nothing, and the request never says "
+                     "1: give it the number (or earlier step's output) that does what it is for "
+                     "(square the sum), or answer with no steps if no graph can do what is asked")
