@@ -1,6 +1,6 @@
 """Doubts about a valid plan: signs that it does not do what the Boss asked, though every step
-can run. A doubted plan is re-asked once with its doubts; the answer to that is kept even if
-the doubts remain (a doubt is a hint, never a reason to fail the task)."""
+can run. A doubted plan is re-asked once with its doubts; the answer runs when it has fewer
+doubts, else the first plan does (a doubt is a hint, never a reason to fail the task)."""
 
 from __future__ import annotations
 

@@ -23,6 +23,9 @@ from company.payloads import Analysis, Plan, PlanStep, StepResult
 STEP_REF = re.compile(r"\{\{\s*(\w+)\.(\w+)\s*\}\}")
 """An input that refers to an earlier step's output: ``{{ s1.result }}``."""
 PLAN_PROMPT = "WritePlan"
+DOUBTS_UNRESOLVED = "plan_doubts_unresolved"
+"""The PROGRESS event's ``what`` when a doubted plan's re-ask is no less doubtful: the first
+plan runs (a 0.5B answered "use the 4" by dropping the 12000 as well)."""
 """The prompt a plan is asked with (and the action its LLM calls are booked to), whoever asks:
 WritePlan, or RunGraphs when an SOP has no Planner."""
 REQUEST_CHARS = 4000
@@ -311,7 +314,8 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
                      exclude: Collection[str] = ()) -> Plan:
     """Ask for a plan (constrained by the catalogue's plan schema, minus the ``exclude``d
     graphs), derive its dependencies and re-ask with its problems until it is valid (bounded);
-    each rejected plan is an event."""
+    each rejected plan is an event. A valid plan with doubts is re-asked once; the re-asked
+    plan runs only when it has fewer doubts, else the first one does."""
     catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
     schema = plan_schema(catalogue)
@@ -321,6 +325,7 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     llm = action.ctx.llm.for_action(PLAN_PROMPT)
     problems: list[str] = []
     doubted: Plan | None = None  # a valid plan re-asked once for its doubts (plan_doubts.py)
+    first_doubts: list[str] = []
     for _ in range(attempts):
         prompt = action.ctx.prompts.render(
             PLAN_PROMPT, analysis=analysis, catalogue=catalogue.describe(), request=request,
@@ -339,10 +344,13 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         found = plan_problems(plan, catalogue) + copied_from_examples(
             plan, shown, request or analysis_text(analysis))
         if not found:
-            doubts = plan_doubts(plan, request, earlier) if doubted is None else []
-            if not doubts:
+            doubts = plan_doubts(plan, request, earlier)
+            if doubted is not None and len(doubts) >= len(first_doubts):
+                action.ctx.event(EventKind.PROGRESS, what=DOUBTS_UNRESOLVED, doubts=doubts)
+                return _without_neutral_steps(action, doubted, request)
+            if doubted is not None or not doubts:
                 return _without_neutral_steps(action, plan, request)
-            doubted = plan
+            doubted, first_doubts = plan, doubts
             action.ctx.event(EventKind.PROGRESS, what="plan_doubted", doubts=doubts)
             problems = [f"- {d}" for d in doubts]
             continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -384,7 +385,34 @@ async def test_a_doubt_is_asked_about_once_and_never_fails_the_plan(config, stor
     assert out.payload.steps == []  # the model kept 365 × 1: the code drops what does nothing
     assert out.payload.notes == ("Dropped s1: a calculation that changes nothing (multiplies "
                                  "by 1).")
-    assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_steps_dropped"]
+    assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_doubts_unresolved",
+                                                "plan_steps_dropped"]
+
+
+def calculation(a: Any, b: Any, operation: str) -> dict[str, Any]:
+    return {"steps": [{"id": "s1", "purpose": "left", "graph": "calculate",
+                       "inputs": {"a": a, "b": b, "operation": operation}}], "notes": ""}
+
+
+async def test_a_re_asked_plan_runs_only_when_it_is_less_doubtful(config, store):
+    request = "Of a 12000 budget we spent 4750.80. Spread what is left over 4 months?"
+    worse = calculation(4750.8, 0, "Add")  # neutral, and 12000 and 4 unused: 2 doubts
+    h = planner(config, store, [calculation(12000, 4750.8, "Subtract"), worse])
+    h.remember(request, UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload.steps[0].inputs == {"a": 12000, "b": 4750.8, "operation": "Subtract"}
+    assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_doubts_unresolved"]
+    assert len(h.events[1][1]["doubts"]) == 2
+    whole = {"steps": [*calculation(12000, 4750.8, "Subtract")["steps"],
+                       {"id": "s2", "purpose": "per month", "graph": "calculate",
+                        "inputs": {"a": "{{ s1.result }}", "b": 4, "operation": "Divide"}}]}
+    h = planner(config, store, [calculation(12000, 4750.8, "Subtract"), whole])
+    h.remember(request, UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert [s.id for s in out.payload.steps] == ["s1", "s2"]
+    assert [d["what"] for _, d in h.events] == ["plan_doubted"]
 
 
 async def test_when_the_re_asked_plans_are_invalid_the_doubted_one_stands(config, store):
