@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from actions.input_values import strings_in
-from actions.report_checks import KnownNumbers, number_words, numbers_in
+from actions.report_checks import KnownNumbers, number_words, numbers_in, quoted_spans
 from company.grounding import as_number
 from company.payloads import Plan
 
@@ -24,24 +24,6 @@ COMMUTATIVE = {"Add", "Multiply"}
 STEP_REFERENCE = "{{"
 """How an input that holds an earlier step's output begins."""
 """Operations where a neutral ``a`` changes nothing either."""
-
-QUOTED = re.compile(
-    r"""(?<![\w'"])(?:'(?P<single>[^'\n]{2,}?)'|"(?P<double>[^"\n]{2,}?)"|"""
-    r"""\u2018(?P<curly_single>[^\u2019\n]{2,}?)\u2019|\u201c(?P<curly>[^\u201d\n]{2,}?)\u201d)"""
-    r"""(?![\w])""")
-"""A quoted span: opened where no word or quote comes before, closed where no word follows (so
-the apostrophes of "don't" and "it's" open nothing)."""
-
-
-def quoted_spans(request: str) -> list[str]:
-    """The texts the request puts in quotes, in order, without their quote marks."""
-    found = []
-    for match in QUOTED.finditer(request):
-        text = next(group for group in match.groups() if group is not None).strip()
-        if text and text not in found:
-            found.append(text)
-    return found
-
 
 def mentions_number(request: str, number: int) -> bool:
     """True when the request says ``number`` (as digits or a word), so using it is asked for."""

@@ -9,7 +9,9 @@ The rules, precisely:
   tokens) found in the same order in the prompt's instructions (the prompt rendered with its
   data left out, so quoting the request or the outputs never counts); or at least
   ``ECHO_SHARE`` of the answer's words, and ``ECHO_RUN`` words or more, lying in
-  ``ECHO_SHINGLE``-word runs of the instructions (a copy in pieces).
+  ``ECHO_SHINGLE``-word runs of the instructions (a copy in pieces); or a quoted text of the
+  instructions of ``EXAMPLE_WORDS`` words or more (the example's 'good morning team') that the
+  prompt's data (the Boss's words, the step results) does not hold.
 - unknown number: a number written in the opening (the first ``OPENING_SENTENCES`` sentences,
   headings, table rows and the status line left out) that is not known. Known numbers are the
   numbers in the step outputs and errors, the plan's inputs, the Boss's words (digits, or number
@@ -34,6 +36,7 @@ ECHO_SHINGLE = 5
 ECHO_SHARE = 0.5
 LABEL_WORDS = 5
 OPENING_SENTENCES = 2
+EXAMPLE_WORDS = 2
 STATUS_PREFIX = "> ⚠ Unchecked:"
 
 _TASK_HEADER = re.compile(r"^\s*#+\s*task\s*:", re.IGNORECASE | re.MULTILINE)
@@ -44,6 +47,24 @@ _NUMBER = re.compile(
 )
 _LIST_MARKER = re.compile(r"^(?:[-*+•]\s+|\d+[.)]\s+|>\s*)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+QUOTED = re.compile(
+    r"""(?<![\w'"])(?:'(?P<single>[^'\n]{2,}?)'|"(?P<double>[^"\n]{2,}?)"|"""
+    r"""\u2018(?P<curly_single>[^\u2019\n]{2,}?)\u2019|\u201c(?P<curly>[^\u201d\n]{2,}?)\u201d)"""
+    r"""(?![\w])""")
+"""A quoted span: opened where no word or quote comes before, closed where no word follows (so
+the apostrophes of "don't" and "it's" open nothing)."""
+
+
+def quoted_spans(request: str) -> list[str]:
+    """The texts the request puts in quotes, in order, without their quote marks."""
+    found = []
+    for match in QUOTED.finditer(request):
+        text = next(group for group in match.groups() if group is not None).strip()
+        if text and text not in found:
+            found.append(text)
+    return found
 
 
 @dataclass(frozen=True)
@@ -66,14 +87,19 @@ class Problem:
         return f"{STATUS_PREFIX} {self.message}."
 
 
-def check_narrative(answer: str, instructions: str, known: KnownNumbers) -> Problem | None:
-    """The first problem with a narrative, or None when it passes every check."""
+def check_narrative(answer: str, instructions: str, known: KnownNumbers,
+                    data: str = "") -> Problem | None:
+    """The first problem with a narrative, or None when it passes every check; ``data`` is
+    what the prompt held besides its instructions (the Boss's words, the step results)."""
     if not answer.strip():
         return Problem("empty", "the answer was empty",
                        "Write the report: the answer first, then what was done.")
     if echoes(answer, instructions):
         return Problem("echo", "the answer repeats the prompt's instructions",
                        "Write the report itself, not the instructions.")
+    if copied := copied_example(answer, instructions, data):
+        return Problem("echo", f"the answer repeats the prompt's example ('{copied}')",
+                       "Write about the Boss's request and these step results only.")
     unknown = known.unknown(numbers_in(opening(answer)))
     if unknown:
         names = " and ".join([", ".join(unknown[:-1]), unknown[-1]] if len(unknown) > 1
@@ -106,6 +132,21 @@ def echoes(answer: str, instructions: str) -> bool:
             covered[i:i + ECHO_SHINGLE] = [True] * ECHO_SHINGLE
     share = sum(covered)
     return share >= ECHO_RUN and share >= ECHO_SHARE * len(said)
+
+
+def copied_example(answer: str, instructions: str, data: str) -> str | None:
+    """A quoted text of the instructions (an example's "'good morning team'", two words or
+    more) that the answer repeats though the prompt's ``data`` never holds it; None if none."""
+    said, held = _folded(answer), _folded(data)
+    for quoted in quoted_spans(instructions):
+        text = _folded(quoted)
+        if len(text.split()) >= EXAMPLE_WORDS and text in said and text not in held:
+            return quoted
+    return None
+
+
+def _folded(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
 
 
 def _bare(line: str) -> str:

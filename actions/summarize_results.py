@@ -89,14 +89,18 @@ class SummarizeResults(Action):
         except LLMOutputTruncated as exc:  # asked twice already (the second time: briefly)
             self.ctx.event(EventKind.PROGRESS, what="report_cut_off", error=str(exc))
             return "", CUT_OFF
-        problem = check_narrative(first, self._instructions(variables, ""), known)
+        data = json.dumps([variables["request"], variables["earlier"], variables["notes"],
+                           variables["steps"], variables["notebook"]], ensure_ascii=False,
+                          default=str)
+        problem = check_narrative(first, self._instructions(variables, ""), known, data)
         if problem is None:
             return first, None
         self.ctx.event(EventKind.PROGRESS, what="report_reasked", reason=problem.message,
                        check=problem.kind)
         prompt = self.render(**variables, problem=problem.reask)
         second = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
-        again = check_narrative(second, self._instructions(variables, problem.reask), known)
+        again = check_narrative(second, self._instructions(variables, problem.reask), known,
+                                data)
         if again is not None and SEVERITY[problem.kind] < SEVERITY[again.kind]:
             return first, problem
         return second, again

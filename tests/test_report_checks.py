@@ -10,6 +10,7 @@ import pytest
 from actions.report_checks import (
     KnownNumbers,
     check_narrative,
+    copied_example,
     echoes,
     number_words,
     numbers_in,
@@ -115,3 +116,19 @@ def test_check_narrative_names_every_unknown_number_once():
         "> ⚠ Unchecked: the answer names 43 and 44, which no step produced.")
     assert check_narrative("It is 42.", INSTRUCTIONS, known(42.0)) is None
     assert check_narrative(" \n", INSTRUCTIONS, known()).kind == "empty"
+
+
+EXAMPLE = ("For example, if the Boss asked for the words in 'good morning team' and a step gave "
+           '{"word_count": [3]}, the report opens: The phrase \'good morning team\' has 3 words.')
+
+
+def test_a_copy_of_the_prompts_example_is_an_echo_unless_the_data_holds_it() -> None:
+    copy = "The phrase 'Good morning, team' has 3 words."
+    assert copied_example(copy, EXAMPLE, '["Count the words of \'see you soon\'"]') == (
+        "good morning team")
+    problem = check_narrative(copy, EXAMPLE, known(3), data="Count 'see you soon'")
+    assert problem is not None and problem.kind == "echo"
+    assert problem.message == "the answer repeats the prompt's example ('good morning team')"
+    assert copied_example(copy, EXAMPLE, "How many words in 'good morning team'?") is None
+    assert copied_example("The word_count step gave 3.", EXAMPLE, "") is None  # one word
+    assert check_narrative("The phrase has 3 words.", EXAMPLE, known(3), data="") is None

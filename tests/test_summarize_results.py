@@ -188,6 +188,7 @@ async def test_an_echoed_prompt_is_re_asked_once_and_a_good_answer_is_used(confi
     out = await SummarizeResults(h.ctx).run([results])
     first, second = h.prompts("SummarizeResults")
     assert "rejected" not in first
+    assert "For example" in first and "For example" not in second  # a re-ask has no example
     assert ("Your last answer was rejected: the answer repeats the prompt's instructions. "
             "Write the report itself, not the instructions.") in second
     assert out.content.startswith("6 × 7 = 42. The word count failed: no text.\n\n## Results")
@@ -250,6 +251,16 @@ async def test_a_data_echo_is_caught_by_the_prompts_labels(config, store):
     out = await SummarizeResults(h.ctx).run([results])
     assert [r["check"] for r in reasks(h)] == ["echo"]
     assert out.content.startswith("6 × 7 = 42.\n\n## Results")
+
+
+async def test_a_copy_of_the_prompts_example_is_re_asked(config, store):
+    copy = "6 × 7 = 42. The word count failed: connection refused."  # the example's error
+    h, results = checked(config, store, copy, "6 × 7 = 42. The word count failed: no text.")
+    out = await SummarizeResults(h.ctx).run([results])
+    assert 'failed with "connection refused"' in h.prompts("SummarizeResults")[0]
+    assert reasks(h)[0]["reason"] == (
+        "the answer repeats the prompt's example ('connection refused')")
+    assert out.content.startswith("6 × 7 = 42. The word count failed: no text.\n\n## Results")
 
 
 async def test_of_two_bad_answers_the_milder_is_kept(config, store):
