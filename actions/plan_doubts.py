@@ -21,9 +21,9 @@ NEUTRAL = {"Add": (0, "adds 0"), "Subtract": (0, "subtracts 0"), "Multiply": (1,
 NEUTRAL_NUMBER = {says: number for number, says in NEUTRAL.values()}
 """The neutral number of each way of saying it ("multiplies by 1" -> 1)."""
 COMMUTATIVE = {"Add", "Multiply"}
+"""Operations where a neutral ``a`` changes nothing either."""
 STEP_REFERENCE = "{{"
 """How an input that holds an earlier step's output begins."""
-"""Operations where a neutral ``a`` changes nothing either."""
 
 def mentions_number(request: str, number: int) -> bool:
     """True when the request says ``number`` (as digits or a word), so using it is asked for."""

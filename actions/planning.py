@@ -23,11 +23,11 @@ from company.payloads import Analysis, Plan, PlanStep, StepResult
 STEP_REF = re.compile(r"\{\{\s*(\w+)\.(\w+)\s*\}\}")
 """An input that refers to an earlier step's output: ``{{ s1.result }}``."""
 PLAN_PROMPT = "WritePlan"
+"""The prompt a plan is asked with (and the action its LLM calls are booked to), whoever asks:
+WritePlan, or RunGraphs when an SOP has no Planner."""
 DOUBTS_UNRESOLVED = "plan_doubts_unresolved"
 """The PROGRESS event's ``what`` when a doubted plan's re-ask is no less doubtful: the first
 plan runs (a 0.5B answered "use the 4" by dropping the 12000 as well)."""
-"""The prompt a plan is asked with (and the action its LLM calls are booked to), whoever asks:
-WritePlan, or RunGraphs when an SOP has no Planner."""
 REQUEST_CHARS = 4000
 """The most of the Boss's newest request a plan prompt quotes."""
 FEEDBACK_TOKENS = 400

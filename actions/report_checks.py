@@ -97,8 +97,8 @@ def check_narrative(answer: str, instructions: str, known: KnownNumbers,
     if echoes(answer, instructions):
         return Problem("echo", "the answer repeats the prompt's instructions",
                        "Write the report itself, not the instructions.")
-    if copied := copied_example(answer, instructions, data):
-        return Problem("echo", f"the answer repeats the prompt's example ('{copied}')",
+    if copied_example(answer, instructions, data):  # not quoted again: a re-ask shows it
+        return Problem("echo", "the answer repeats the prompt's example",
                        "Write about the Boss's request and these step results only.")
     unknown = known.unknown(numbers_in(opening(answer)))
     if unknown:

@@ -128,7 +128,7 @@ def test_a_copy_of_the_prompts_example_is_an_echo_unless_the_data_holds_it() -> 
         "good morning team")
     problem = check_narrative(copy, EXAMPLE, known(3), data="Count 'see you soon'")
     assert problem is not None and problem.kind == "echo"
-    assert problem.message == "the answer repeats the prompt's example ('good morning team')"
+    assert problem.message == "the answer repeats the prompt's example"
     assert copied_example(copy, EXAMPLE, "How many words in 'good morning team'?") is None
     assert copied_example("The word_count step gave 3.", EXAMPLE, "") is None  # one word
     assert check_narrative("The phrase has 3 words.", EXAMPLE, known(3), data="") is None

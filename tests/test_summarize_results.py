@@ -258,8 +258,8 @@ async def test_a_copy_of_the_prompts_example_is_re_asked(config, store):
     h, results = checked(config, store, copy, "6 × 7 = 42. The word count failed: no text.")
     out = await SummarizeResults(h.ctx).run([results])
     assert 'failed with "connection refused"' in h.prompts("SummarizeResults")[0]
-    assert reasks(h)[0]["reason"] == (
-        "the answer repeats the prompt's example ('connection refused')")
+    assert reasks(h)[0]["reason"] == "the answer repeats the prompt's example"
+    assert "connection refused" not in h.prompts("SummarizeResults")[1]
     assert out.content.startswith("6 × 7 = 42. The word count failed: no text.\n\n## Results")
 
 
