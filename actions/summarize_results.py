@@ -98,7 +98,11 @@ class SummarizeResults(Action):
         self.ctx.event(EventKind.PROGRESS, what="report_reasked", reason=problem.message,
                        check=problem.kind)
         prompt = self.render(**variables, problem=problem.reask)
-        second = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
+        try:
+            second = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
+        except LLMOutputTruncated as exc:  # a runaway re-ask: the first answer, as it was
+            self.ctx.event(EventKind.PROGRESS, what="report_cut_off", error=str(exc))
+            return first, problem
         again = check_narrative(second, self._instructions(variables, problem.reask), known,
                                 data)
         if again is not None and SEVERITY[problem.kind] < SEVERITY[again.kind]:

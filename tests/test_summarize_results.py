@@ -337,3 +337,15 @@ async def test_a_runaway_report_leaves_the_results_and_says_so(config, store):
     assert "very" not in out.content and "42" in out.content
     [cut] = [d for k, d in h.events if d.get("what") == "report_cut_off"]
     assert "cut off at its token limit" in cut["error"]
+
+
+async def test_a_runaway_re_ask_keeps_the_first_answer_with_its_problem(config, store):
+    """The 0.5B's re-ask after a wrong number looped to its limit twice: the task still gets
+    a report, the first answer flagged, instead of failing."""
+    loop = ChatResult(content="The answer is " + "very " * 50, finish_reason="length")
+    h, results = checked(config, store, "6 × 7 = 43.", loop, loop)
+    out = await SummarizeResults(h.ctx).run([results])
+    assert len(h.prompts("SummarizeResults")) == 3  # the answer, the re-ask, its brief re-ask
+    assert out.content.startswith("> ⚠ Unchecked: the answer names 43, which no step produced."
+                                  "\n\n6 × 7 = 43.\n\n## Results")
+    assert [d["what"] for _, d in h.events] == ["report_reasked", "report_cut_off"]
