@@ -188,7 +188,6 @@ async def test_an_echoed_prompt_is_re_asked_once_and_a_good_answer_is_used(confi
     out = await SummarizeResults(h.ctx).run([results])
     first, second = h.prompts("SummarizeResults")
     assert "rejected" not in first
-    assert "For example" in first and "For example" not in second  # a re-ask has no example
     assert ("Your last answer was rejected: the answer repeats the prompt's instructions. "
             "Write the report itself, not the instructions.") in second
     assert out.content.startswith("6 × 7 = 42. The word count failed: no text.\n\n## Results")
@@ -259,7 +258,8 @@ async def test_a_copy_of_the_prompts_example_is_re_asked(config, store):
     out = await SummarizeResults(h.ctx).run([results])
     assert 'failed with "connection refused"' in h.prompts("SummarizeResults")[0]
     assert reasks(h)[0]["reason"] == "the answer repeats the prompt's example"
-    assert "connection refused" not in h.prompts("SummarizeResults")[1]
+    assert "rejected: the answer repeats the prompt's example." in h.prompts(
+        "SummarizeResults")[1]
     assert out.content.startswith("6 × 7 = 42. The word count failed: no text.\n\n## Results")
 
 
