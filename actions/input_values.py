@@ -5,6 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+REFERENCE_MARK = "{{"
+"""How an input that holds an earlier step's output (``{{ s1.result }}``) begins."""
+
+
+def holds_reference(value: Any) -> bool:
+    """True when an input value is a text that refers to an earlier step's output."""
+    return isinstance(value, str) and REFERENCE_MARK in value
+
 
 def strings_in(value: Any) -> list[str]:
     """Every string in an input value, in order (nested lists and objects included)."""

@@ -8,8 +8,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from actions.input_values import strings_in
-from actions.report_checks import KnownNumbers, number_words, numbers_in, quoted_spans
+from actions.input_values import holds_reference, strings_in
+from actions.report_checks import (
+    KnownNumbers,
+    listed,
+    number_words,
+    numbers_in,
+    quoted_spans,
+)
 from company.grounding import as_number
 from company.payloads import Plan
 
@@ -22,8 +28,6 @@ NEUTRAL_NUMBER = {says: number for number, says in NEUTRAL.values()}
 """The neutral number of each way of saying it ("multiplies by 1" -> 1)."""
 COMMUTATIVE = {"Add", "Multiply"}
 """Operations where a neutral ``a`` changes nothing either."""
-STEP_REFERENCE = "{{"
-"""How an input that holds an earlier step's output begins."""
 
 def mentions_number(request: str, number: int) -> bool:
     """True when the request says ``number`` (as digits or a word), so using it is asked for."""
@@ -118,8 +122,8 @@ def unused_number_doubts(plan: Plan, request: str) -> list[str]:
     unused = held.unknown(numbers_in(said))
     if not unused:
         return []
-    which = " and ".join([", ".join(unused[:-1]), unused[-1]] if len(unused) > 1 else unused)
-    return [f"the request says {which}, but no step uses {'them' if len(unused) > 1 else 'it'}:"
+    them = "them" if len(unused) > 1 else "it"
+    return [f"the request says {listed(unused)}, but no step uses {them}:"
             " add the step that needs it, or answer with no steps if no graph can do what is "
             "asked"]
 
@@ -164,7 +168,7 @@ def _is_number(value: Any, number: float) -> bool:
 
 def _from_request_or_step(value: Any, said: KnownNumbers) -> bool:
     """True when an operand refers to an earlier step or is a number the request says."""
-    if isinstance(value, str) and STEP_REFERENCE in value:
+    if holds_reference(value):
         return True
     numbers = numbers_in(value if isinstance(value, str) else repr(value))
     return bool(numbers) and all(said.knows(number) for number in numbers)

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel
 
-from actions.input_values import strings_in
+from actions.input_values import holds_reference, strings_in
 from company.payloads import Plan
 from company.prompts import PROMPT_DIR
 
@@ -64,7 +64,7 @@ def copied_from_examples(plan: Plan, shown: Sequence[PlanExample], request: str)
         for text in strings_in(step.inputs):
             phrase = text.strip().lower()
             if (phrase in phrases and len(phrase) >= COPY_MIN_CHARS and " " in phrase
-                    and "{{" not in phrase and phrase not in wanted):  # a reference is no copy
+                    and not holds_reference(phrase) and phrase not in wanted):
                 found.append(f"step {step.id} copies {text.strip()!r} from an example: the "
                              "examples only show the form of an answer; plan the Boss's request")
     return found

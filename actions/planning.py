@@ -326,9 +326,10 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     problems: list[str] = []
     doubted: Plan | None = None  # a valid plan re-asked once for its doubts (plan_doubts.py)
     first_doubts: list[str] = []
+    described = catalogue.describe()
     for _ in range(attempts):
         prompt = action.ctx.prompts.render(
-            PLAN_PROMPT, analysis=analysis, catalogue=catalogue.describe(), request=request,
+            PLAN_PROMPT, analysis=analysis, catalogue=described, request=request,
             earlier=earlier, examples=examples,
             feedback="\n".join([feedback, *problems]).strip(),
         )

@@ -102,9 +102,7 @@ def check_narrative(answer: str, instructions: str, known: KnownNumbers,
                        "Write about the Boss's request and these step results only.")
     unknown = known.unknown(numbers_in(opening(answer)))
     if unknown:
-        names = " and ".join([", ".join(unknown[:-1]), unknown[-1]] if len(unknown) > 1
-                             else unknown)
-        return Problem("number", f"the answer names {names}, which no step produced",
+        return Problem("number", f"the answer names {listed(unknown)}, which no step produced",
                        ("Give only values from the step results, copied exactly; if no step "
                         "gave the answer, say that there is no answer."))
     return None
@@ -132,6 +130,11 @@ def echoes(answer: str, instructions: str) -> bool:
             covered[i:i + ECHO_SHINGLE] = [True] * ECHO_SHINGLE
     share = sum(covered)
     return share >= ECHO_RUN and share >= ECHO_SHARE * len(said)
+
+
+def listed(items: list[str]) -> str:
+    """Items as a sentence lists them: "4", "4 and 9", "4, 9 and 12"."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
 
 
 def copied_example(answer: str, instructions: str, data: str) -> str | None:

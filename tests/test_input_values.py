@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actions.input_values import map_strings, strings_in
+from actions.input_values import holds_reference, map_strings, strings_in
 
 VALUE = {"a": "x {{ s1.result }}", "b": [1, "y", {"c": "z", "d": None}], "e": True}
 
@@ -16,3 +16,8 @@ def test_map_strings_changes_the_strings_and_keeps_the_rest() -> None:
     assert map_strings(VALUE, str.upper) == {
         "a": "X {{ S1.RESULT }}", "b": [1, "Y", {"c": "Z", "d": None}], "e": True}
     assert map_strings(7, str.upper) == 7
+
+
+def test_a_reference_is_a_text_holding_an_earlier_steps_output() -> None:
+    assert holds_reference("{{ s1.result }} and more") and not holds_reference("plain")
+    assert not holds_reference(12)

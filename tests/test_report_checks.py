@@ -12,6 +12,7 @@ from actions.report_checks import (
     check_narrative,
     copied_example,
     echoes,
+    listed,
     number_words,
     numbers_in,
     opening,
@@ -132,3 +133,8 @@ def test_a_copy_of_the_prompts_example_is_an_echo_unless_the_data_holds_it() -> 
     assert copied_example(copy, EXAMPLE, "How many words in 'good morning team'?") is None
     assert copied_example("The word_count step gave 3.", EXAMPLE, "") is None  # one word
     assert check_narrative("The phrase has 3 words.", EXAMPLE, known(3), data="") is None
+
+
+def test_listed_reads_as_a_sentence() -> None:
+    assert [listed(["4"]), listed(["4", "9"]), listed(["4", "9", "12"])] == [
+        "4", "4 and 9", "4, 9 and 12"]
