@@ -16,7 +16,8 @@ from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from company.action import Action, ActionFailed
 from company.events import EventKind
-from company.graphs.plan_schema import plan_schema
+from company.graphs.plan_schema import must_choose, plan_schema
+from company.llm.client import Reask
 from company.message import Message
 from company.payloads import Analysis, Plan, PlanStep, StepResult
 
@@ -239,8 +240,19 @@ def plan_problems(plan: Plan, catalogue: Any) -> list[str]:
         problem = catalogue.validate_step(step.graph, inputs)
         if problem:
             problems.append(f"step {step.id}: {problem}")
+        problems += _unchosen(step, catalogue)
         graph_of[step.id] = step.graph
     return problems
+
+
+def _unchosen(step: PlanStep, catalogue: Any) -> list[str]:
+    """A choice the step leaves to its default (the schema requires it; a server that does not
+    enforce the schema may still leave it out)."""
+    if step.graph not in catalogue:
+        return []
+    return [f"step {step.id} gives no {spec.name}: choose one of {', '.join(spec.options)}"
+            for spec in catalogue.get(step.graph).inputs
+            if must_choose(spec) and not spec.required and spec.name not in step.inputs]
 
 
 def _reference_problems(step: PlanStep, ref_step: str, output: str, graph_of: dict[str, str],
@@ -314,8 +326,9 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
                      exclude: Collection[str] = ()) -> Plan:
     """Ask for a plan (constrained by the catalogue's plan schema, minus the ``exclude``d
     graphs), derive its dependencies and re-ask with its problems until it is valid (bounded);
-    each rejected plan is an event. A valid plan with doubts is re-asked once; the re-asked
-    plan runs only when it has fewer doubts, else the first one does."""
+    each rejected plan is an event. A valid plan with doubts is re-asked once, sampled (at
+    temperature 0 small models answered their doubted plan again); the re-asked plan runs only
+    when it has fewer doubts, else the first one does."""
     catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
     schema = plan_schema(catalogue)
@@ -334,7 +347,8 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
             feedback="\n".join([feedback, *problems]).strip(),
         )
         messages = [{"role": "user", "content": prompt}]
-        plan = derive_dependencies(await llm.ask_model(messages, Plan, schema=schema))
+        plan = derive_dependencies(await llm.ask_model(
+            messages, Plan, schema=schema, reask=Reask.DOUBTED if doubted is not None else None))
         plan, repaired = repair_references(plan, catalogue)
         if repaired:
             action.ctx.event(EventKind.PROGRESS, what="plan_references_repaired",

@@ -54,7 +54,7 @@ def test_one_branch_per_catalogue_graph_with_a_constant_graph_name() -> None:
 
 def test_inputs_carry_types_required_flags_and_enums() -> None:
     calc = branches()["calculate"]["properties"]["inputs"]
-    assert calc["required"] == ["a", "b"]
+    assert calc["required"] == ["a", "b", "operation"]  # a choice is never left to its default
     number, ref = calc["properties"]["a"]["anyOf"]
     assert number == {"type": "number"} and ref["type"] == "string"
     outputs = [o.name for n in CATALOGUE.names() for o in CATALOGUE.get(n).outputs]
@@ -73,7 +73,7 @@ def test_inputs_carry_types_required_flags_and_enums() -> None:
 def test_a_valid_plan_with_references_is_accepted() -> None:
     answer = plan(
         step("calculate", {"a": 6, "b": 7, "operation": "Multiply"}),
-        step("calculate", {"a": "{{ s1.result }}", "b": 2}, "s2"),
+        step("calculate", {"a": "{{ s1.result }}", "b": 2, "operation": "Add"}, "s2"),
         step("word_count", {"text": "the answer is {{s2.result}}"}, "s3"),
         notes="three steps",
     )
@@ -84,11 +84,14 @@ def test_a_valid_plan_with_references_is_accepted() -> None:
 @pytest.mark.parametrize("answer, why", [
     (plan(step("teleport", {})), "unknown graph"),
     (plan(step("calculate(12, 9, 'Add')", {"a": 12, "b": 9})), "a call, not a graph name"),
-    (plan(step("calculate", {"a": 1})), "missing required input b"),
-    (plan(step("calculate", {"a": "ten", "b": 1})), "ill-typed number"),
+    (plan(step("calculate", {"a": 1, "operation": "Add"})), "missing required input b"),
+    (plan(step("calculate", {"a": 79, "b": 2})), "the operation left to its default"),
+    (plan(step("calculate", {"a": "ten", "b": 1, "operation": "Add"})), "ill-typed number"),
     (plan(step("calculate", {"a": 1, "b": 2, "operation": "Modulo"})), "not in the enum"),
-    (plan(step("calculate", {"a": "{{ s1.nope }}", "b": 2})), "reference to no output"),
-    (plan(step("calculate", {"a": "x {{ s1.result }}", "b": 2})), "number as text"),
+    (plan(step("calculate", {"a": "{{ s1.nope }}", "b": 2, "operation": "Add"})),
+     "reference to no output"),
+    (plan(step("calculate", {"a": "x {{ s1.result }}", "b": 2, "operation": "Add"})),
+     "number as text"),
     (plan(step("word_count", {"text": "x"}, "<earlier step id>")), "a placeholder id"),
     (plan(step("word_count", {"text": "x"}, "s0")), "step s0"),
     (plan(step("word_count", {"text": "x", "language": "en"})), "unknown input"),

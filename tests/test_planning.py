@@ -50,14 +50,26 @@ def test_unknown_graph_missing_input_and_bad_references_are_named():
 
 def test_dependencies_come_from_the_references_in_the_inputs():
     plan = derived(
-        {"id": "s1", "graph": "calculate", "inputs": {"a": 6, "b": 7}, "depends_on": ["s2"]},
-        {"id": "s2", "graph": "calculate", "inputs": {"a": "{{ s1.result }}", "b": 2}},
+        {"id": "s1", "graph": "calculate", "inputs": {"a": 6, "b": 7, "operation": "Multiply"},
+         "depends_on": ["s2"]},
+        {"id": "s2", "graph": "calculate",
+         "inputs": {"a": "{{ s1.result }}", "b": 2, "operation": "Add"}},
         {"id": "s3", "graph": "word_count",
          "inputs": {"text": "{{s2.result}} and {{ s1.result }}, again {{ s2.result }}"}},
         {"id": "s4", "graph": "word_count", "inputs": {"text": "plain"}, "depends_on": ["s1"]},
     )
     assert [s.depends_on for s in plan.steps] == [[], ["s1"], ["s2", "s1"], []]
     assert plan_problems(plan, CATALOGUE) == []  # the model's stray depends_on is gone
+
+
+def test_a_choice_left_to_its_default_is_a_problem():
+    """What the 0.5B model wrote for "79 times 2" where the schema was not enforced: the
+    default operation (Add) would have answered 81."""
+    assert problems(
+        {"id": "s1", "graph": "calculate", "inputs": {"a": 79, "b": 2}},
+        {"id": "s2", "graph": "compare_values", "inputs": {"a": 1, "b": 2, "operator": ">"}},
+        {"id": "s3", "graph": "replace_text", "inputs": {"text": "a-b", "old": "-"}},
+    ) == ["step s1 gives no operation: choose one of Add, Subtract, Multiply, Divide, Power"]
 
 
 def test_a_reference_to_a_later_or_missing_step_is_named_once():

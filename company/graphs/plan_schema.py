@@ -2,7 +2,8 @@
 asked for a plan (Ollama's ``format``, llama.cpp's ``response_format``).
 
 Each step is a union over the catalogue's graphs: ``graph`` a constant per branch, ``inputs``
-exactly that graph's inputs with their types, required flags and enums. A number, boolean or
+exactly that graph's inputs with their types, required flags and enums (a choice is always
+required: its default would decide for the model). A number, boolean or
 enum input may instead refer to an earlier step's output (``{{ s1.result }}``) only through an
 explicit pattern; a text input of a later step may embed references anywhere (the first
 step's may not: ``NO_REFERENCE_TEXT``). Dependencies are not asked for: they follow from the
@@ -81,6 +82,13 @@ def input_schema(spec: InputSpec, reference: str | None, text: str | None) -> di
                       {"type": "boolean"}]}
 
 
+def must_choose(spec: InputSpec) -> bool:
+    """Whether a step must give this input: a required one, or a choice (an enum). A choice's
+    default decides what the step means (``calculate`` without an operation adds): the 0.5B model
+    left it out for "79 times 2" and got 81."""
+    return spec.required or bool(spec.options)
+
+
 def step_schema(entry: Any, output_names: list[str], *, first: bool = False) -> dict[str, Any]:
     """One branch of the step union: a step that runs this catalogue entry's graph (the first
     step is ``s1`` and refers to no other step)."""
@@ -97,7 +105,7 @@ def step_schema(entry: Any, output_names: list[str], *, first: bool = False) -> 
             "inputs": {
                 "type": "object",
                 "properties": inputs,
-                "required": [spec.name for spec in entry.inputs if spec.required],
+                "required": [spec.name for spec in entry.inputs if must_choose(spec)],
                 "additionalProperties": False,
             },
         },

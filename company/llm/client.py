@@ -43,11 +43,16 @@ class Reask(StrEnum):
     TRUNCATED = "truncated"  # the previous answer hit its token bound
     DEADLINE = "deadline"  # the previous attempt ran past the call deadline
     REJECTED = "rejected"  # the server discarded the previous answer's format: drawn again
+    DOUBTED = "doubted"  # the caller doubted a valid answer: drawn again with its doubts shown
 
 
 RESAMPLE_OPTIONS = {"temperature": 0.4, "seed": 7}
-"""Sampling for an answer drawn again after the server rejected one: at temperature 0 the
-same prompt gives the same rejected answer."""
+"""Sampling for an answer drawn again after the server rejected one, or after the caller
+doubted it: at temperature 0 a small model given the same prompt (or the same prompt with the
+doubt added) tends to give the same answer again."""
+
+RESAMPLED = frozenset({Reask.REJECTED, Reask.DOUBTED})
+"""The re-asks drawn with ``RESAMPLE_OPTIONS``."""
 
 
 def parse_json_answer(content: str) -> Any:
@@ -125,7 +130,7 @@ class LLM:
         then the call fails; recorded answers are replayed as they are. ``role`` and ``action``
         travel on the request (who asks); only ``role`` scopes the cache key, as before;
         ``reask`` says why this call asks again (for the LLM_CALL event)."""
-        options = {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else (
+        options = {**self.options, **RESAMPLE_OPTIONS} if reask in RESAMPLED else (
             self.options)
         request = ChatRequest(
             model=model or self.model, messages=messages, json_schema=json_schema,
@@ -300,7 +305,7 @@ class LLM:
         call; checking the calls against the tools is the caller's job."""
         reask: Reask | None = None
         while True:
-            options = {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else (
+            options = {**self.options, **RESAMPLE_OPTIONS} if reask in RESAMPLED else (
                 self.options)
             request = ChatRequest(
                 model=model or self.model, messages=messages, tools=tools,
@@ -321,16 +326,16 @@ class LLM:
     async def ask_model(
         self, messages: list[dict[str, str]], output: type[T], *, role: str,
         model: str | None = None, action: str = "", schema: dict[str, Any] | None = None,
-        max_tokens: int | None = None,
+        max_tokens: int | None = None, reask: Reask | None = None,
     ) -> T:
         """A validated instance of ``output``; invalid answers are re-asked with the error.
 
         ``schema`` (a JSON schema) is the constraint sent to the model instead of
-        ``output.model_json_schema()``; the answer is still validated by ``output``."""
+        ``output.model_json_schema()``; the answer is still validated by ``output``. ``reask``
+        says why this whole ask repeats an earlier one (``Reask.DOUBTED`` is sampled)."""
         constraint = schema if schema is not None else output.model_json_schema()
         conversation = list(messages)
         error = ""
-        reask: Reask | None = None
         for _attempt in range(self.max_retries + 1):
             try:
                 result = await self.chat(conversation, role=role, model=model,
@@ -433,9 +438,11 @@ class RoleLLM:
     async def ask_model(
         self, messages: list[dict[str, str]], output: type[T], *, model: str | None = None,
         schema: dict[str, Any] | None = None, max_tokens: int | None = None,
+        reask: Reask | None = None,
     ) -> T:
         """A validated instance of ``output`` (``schema`` is the constraint sent instead of
-        ``output``'s own; ``max_tokens`` bounds the answer, else the config's bound)."""
+        ``output``'s own; ``max_tokens`` bounds the answer, else the config's bound; ``reask``
+        says why the ask repeats an earlier one)."""
         return await self.llm.ask_model(messages, output, role=self.role, model=model,
                                         action=self.action, schema=schema,
-                                        max_tokens=max_tokens)
+                                        max_tokens=max_tokens, reask=reask)
