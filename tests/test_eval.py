@@ -78,8 +78,11 @@ def test_eval_prints_and_writes_the_scorecard_and_exits_0_with_failures(inputs, 
     mean_calls = sum(r.llm_calls for r in rows.values()) / 3
     mean_prompt = sum(r.prompt_tokens for r in rows.values()) / 3
     mean_completion = sum(r.completion_tokens for r in rows.values()) / 3
-    # the scripted plans are valid at once: nothing rejected or re-asked
-    assert f"| {mean_calls:.1f} | 0 (0.00/req) | 0 | 0 | {mean_prompt:.0f} |" in card
+    # the scripted plans are valid at once: nothing rejected; a doubted one is re-asked
+    doubted = sum(r.plans_doubted for r in rows.values())
+    assert doubted and all(r.reasks == r.plans_doubted for r in rows.values())
+    assert (f"| {mean_calls:.1f} | 0 (0.00/req) | {doubted} (doubted {doubted}) | 0 | "
+            f"{mean_prompt:.0f} |") in card
     assert f"| {mean_completion:.0f} |" in card
     assert f"| {sum(r.wall_s for r in rows.values()):.1f} |" in card
     assert "## qwen2.5 · SOP default" in card
@@ -88,8 +91,8 @@ def test_eval_prints_and_writes_the_scorecard_and_exits_0_with_failures(inputs, 
     assert sizes[6].startswith("| default | qwen2.5 |") and "(3)" in sizes[6]
     for r in rows.values():
         line = next(x for x in card.splitlines() if x.startswith(f"| {r.request_id} |"))
-        assert f"| {'yes' if r.success else 'no'} | {r.tokens} | {r.llm_calls} | 0 | 0 | 0 |" \
-            in line
+        assert (f"| {'yes' if r.success else 'no'} | {r.tokens} | {r.llm_calls} | 0 | "
+                f"{r.reasks} | 0 |") in line
         assert f"| {r.wall_s:.1f} |" in line
     swap = next(x for x in card.splitlines() if x.startswith("| swap |"))
     assert "graph replace_text not executed" in swap
