@@ -326,9 +326,8 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
                      exclude: Collection[str] = ()) -> Plan:
     """Ask for a plan (constrained by the catalogue's plan schema, minus the ``exclude``d
     graphs), derive its dependencies and re-ask with its problems until it is valid (bounded);
-    each rejected plan is an event. A valid plan with doubts is re-asked once, sampled (at
-    temperature 0 small models answered their doubted plan again); the re-asked plan runs only
-    when it has fewer doubts, else the first one does."""
+    each rejected plan is an event. A valid plan with doubts is re-asked once; the re-asked
+    plan runs only when it has fewer doubts, else the first one does."""
     catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
     schema = plan_schema(catalogue)

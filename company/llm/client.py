@@ -43,16 +43,12 @@ class Reask(StrEnum):
     TRUNCATED = "truncated"  # the previous answer hit its token bound
     DEADLINE = "deadline"  # the previous attempt ran past the call deadline
     REJECTED = "rejected"  # the server discarded the previous answer's format: drawn again
-    DOUBTED = "doubted"  # the caller doubted a valid answer: drawn again with its doubts shown
+    DOUBTED = "doubted"  # the caller doubted a valid answer: asked again with its doubts
 
 
 RESAMPLE_OPTIONS = {"temperature": 0.4, "seed": 7}
-"""Sampling for an answer drawn again after the server rejected one, or after the caller
-doubted it: at temperature 0 a small model given the same prompt (or the same prompt with the
-doubt added) tends to give the same answer again."""
-
-RESAMPLED = frozenset({Reask.REJECTED, Reask.DOUBTED})
-"""The re-asks drawn with ``RESAMPLE_OPTIONS``."""
+"""Sampling for an answer drawn again after the server rejected one: at temperature 0 the
+same prompt gives the same rejected answer."""
 
 
 def parse_json_answer(content: str) -> Any:
@@ -130,7 +126,7 @@ class LLM:
         then the call fails; recorded answers are replayed as they are. ``role`` and ``action``
         travel on the request (who asks); only ``role`` scopes the cache key, as before;
         ``reask`` says why this call asks again (for the LLM_CALL event)."""
-        options = {**self.options, **RESAMPLE_OPTIONS} if reask in RESAMPLED else (
+        options = {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else (
             self.options)
         request = ChatRequest(
             model=model or self.model, messages=messages, json_schema=json_schema,
@@ -305,7 +301,7 @@ class LLM:
         call; checking the calls against the tools is the caller's job."""
         reask: Reask | None = None
         while True:
-            options = {**self.options, **RESAMPLE_OPTIONS} if reask in RESAMPLED else (
+            options = {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else (
                 self.options)
             request = ChatRequest(
                 model=model or self.model, messages=messages, tools=tools,
@@ -332,7 +328,7 @@ class LLM:
 
         ``schema`` (a JSON schema) is the constraint sent to the model instead of
         ``output.model_json_schema()``; the answer is still validated by ``output``. ``reask``
-        says why this whole ask repeats an earlier one (``Reask.DOUBTED`` is sampled)."""
+        says why this whole ask repeats an earlier one (for the LLM_CALL events)."""
         constraint = schema if schema is not None else output.model_json_schema()
         conversation = list(messages)
         error = ""
