@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 REFERENCE_MARK = "{{"
 """How an input that holds an earlier step's output (``{{ s1.result }}``) begins."""
+STEP_REF = re.compile(r"\{\{\s*(\w+)\.(\w+)\s*\}\}")
+"""An input that refers to an earlier step's output: ``{{ s1.result }}``."""
 
 
 def holds_reference(value: Any) -> bool:

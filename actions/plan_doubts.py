@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from actions.input_values import holds_reference, strings_in
+from actions.plan_repairs import WEB_ADDRESS
 from actions.report_checks import (
     KnownNumbers,
     listed,
@@ -21,6 +22,8 @@ from company.payloads import Plan
 
 CALCULATE = "calculate"
 """The catalogue graph whose operand that changes nothing is doubted."""
+WEB_SEARCH = "web_search"
+"""The catalogue graph that must not be given a web address to search for."""
 NEUTRAL = {"Add": (0, "adds 0"), "Subtract": (0, "subtracts 0"), "Multiply": (1, "multiplies by 1"),
            "Divide": (1, "divides by 1"), "Power": (1, "raises to the power 1")}
 """Per operation: the operand ``b`` that leaves ``a`` unchanged, and how to say so."""
@@ -152,6 +155,16 @@ def made_up_calculation_doubts(plan: Plan, request: str,
     return doubts
 
 
+def address_search_doubts(plan: Plan) -> list[str]:
+    """A web search for a web address: the page at an address is read or summarised (the 0.5B
+    model searched for ``http://10.0.4.12/wiki/Onboarding`` to summarize it)."""
+    return [f"step {step.id} searches the web for the address {query.strip()}: a page is read "
+            "or summarised from its address, not searched for"
+            for step in plan.steps if step.graph == WEB_SEARCH
+            and isinstance(query := step.inputs.get("query"), str)
+            and WEB_ADDRESS.fullmatch(query.strip())]
+
+
 def plan_doubts(plan: Plan, request: str, earlier: Sequence[str] = ()) -> list[str]:
     """Everything doubtful about a valid plan for ``request`` (empty when it looks right);
     numbers of the ``earlier`` turns may be calculated with as the request's own."""
@@ -159,7 +172,7 @@ def plan_doubts(plan: Plan, request: str, earlier: Sequence[str] = ()) -> list[s
         return []
     return (neutral_operand_doubts(plan, request) + percent_doubts(plan, request)
             + unused_quote_doubts(plan, request) + unused_number_doubts(plan, request)
-            + made_up_calculation_doubts(plan, request, earlier))
+            + made_up_calculation_doubts(plan, request, earlier) + address_search_doubts(plan))
 
 
 def _is_number(value: Any, number: float) -> bool:

@@ -10,10 +10,11 @@ from collections.abc import Collection
 from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
-from actions.input_values import map_strings, strings_in
+from actions.input_values import STEP_REF, map_strings, strings_in
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
+from actions.plan_repairs import fetched_addresses, subtraction_order
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import must_choose, plan_schema
@@ -21,8 +22,6 @@ from company.llm.client import Reask
 from company.message import Message
 from company.payloads import Analysis, Plan, PlanStep, StepResult
 
-STEP_REF = re.compile(r"\{\{\s*(\w+)\.(\w+)\s*\}\}")
-"""An input that refers to an earlier step's output: ``{{ s1.result }}``."""
 PLAN_PROMPT = "WritePlan"
 """The prompt a plan is asked with (and the action its LLM calls are booked to), whoever asks:
 WritePlan, or RunGraphs when an SOP has no Planner."""
@@ -144,6 +143,19 @@ def _without_neutral_steps(action: Action, plan: Plan, request: str) -> Plan:
     plan, dropped = drop_neutral_steps(plan, request)
     if dropped:
         action.ctx.event(EventKind.PROGRESS, what="plan_steps_dropped", steps=dropped)
+    return plan
+
+
+def _repaired(action: Action, plan: Plan, request: str) -> Plan:
+    """The plan after the repairs the request or the plan decide (``plan_repairs``), each said
+    as an event: a subtraction's operand order, a web address given as a reference."""
+    plan, reordered = subtraction_order(plan, request)
+    if reordered:
+        action.ctx.event(EventKind.PROGRESS, what="plan_operands_reordered", changes=reordered)
+    plan, readdressed = fetched_addresses(plan)
+    if readdressed:
+        action.ctx.event(EventKind.PROGRESS, what="plan_addresses_repaired", changes=readdressed)
+        plan = derive_dependencies(plan)
     return plan
 
 
@@ -355,6 +367,7 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         plan, unquoted = unquote_copied_inputs(plan, request)
         if unquoted:
             action.ctx.event(EventKind.PROGRESS, what="plan_quotes_removed", inputs=unquoted)
+        plan = _repaired(action, plan, request)
         found = plan_problems(plan, catalogue) + copied_from_examples(
             plan, shown, request or analysis_text(analysis))
         if not found:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from actions.plan_doubts import (
+    address_search_doubts,
     made_up_calculation_doubts,
     mentions_number,
     plan_doubts,
@@ -157,3 +158,13 @@ def test_a_neutral_operand_doubt_names_what_the_step_is_for() -> None:
     assert doubt == ("step s2 multiplies by 1, which changes nothing, and the request never says "
                      "1: give it the number (or earlier step's output) that does what it is for "
                      "(square the sum), or answer with no steps if no graph can do what is asked")
+
+
+def test_a_web_search_for_a_web_address_is_doubted() -> None:
+    address = "http://10.0.4.12/wiki/Onboarding"
+    assert address_search_doubts(plan(("web_search", {"query": f" {address} "}))) == [
+        f"step s1 searches the web for the address {address}: a page is read or summarised "
+        "from its address, not searched for"]
+    assert address_search_doubts(plan(("web_search", {"query": f"onboarding {address}"}))) == []
+    assert address_search_doubts(plan(("read_web_page", {"url": address}))) == []
+    assert plan_doubts(plan(("web_search", {"query": address})), f"Summarize {address}")

@@ -423,3 +423,25 @@ async def test_when_the_re_asked_plans_are_invalid_the_doubted_one_stands(config
     assert out.payload.steps == [] and out.payload.notes.startswith("Dropped s1")
     assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_rejected", "plan_rejected",
                                                 "plan_steps_dropped"]
+
+
+async def test_what_the_request_decides_is_repaired_and_said(config, store):
+    """A subtraction worded "A from B" and a page's text given as an address, as small models
+    planned them: repaired by the code, with an event each, no re-ask."""
+    address = "http://10.0.4.12/wiki/Onboarding"
+    answer = {"steps": [
+        {"id": "s1", "purpose": "take away", "graph": "calculate",
+         "inputs": {"a": 45, "b": 30, "operation": "Subtract"}},
+        {"id": "s2", "purpose": "read", "graph": "read_web_page", "inputs": {"url": address}},
+        {"id": "s3", "purpose": "summarize", "graph": "summarize_web_page",
+         "inputs": {"url": "{{ s2.text }}", "focus": "general information"}}], "notes": ""}
+    h = planner(config, store, [answer])
+    h.remember(f"Take 45 away from 30, and summarize {address}", UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    first, _, third = out.payload.steps
+    assert (first.inputs["a"], first.inputs["b"]) == (30, 45)
+    assert third.inputs["url"] == address and third.depends_on == []
+    assert [d["what"] for _, d in h.events] == ["plan_operands_reordered",
+                                                "plan_addresses_repaired"]
+    assert len(h.provider.calls_for("WritePlan")) == 1

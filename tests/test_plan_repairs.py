@@ -1,0 +1,70 @@
+"""plan_repairs: what the request or the plan decides, repaired by the code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actions.plan_repairs import fetched_addresses, subtraction_order
+from company.payloads import Plan
+
+
+def plan(*steps: dict[str, Any]) -> Plan:
+    return Plan.model_validate({"steps": list(steps)})
+
+
+def subtract(a: Any, b: Any, step_id: str = "s1", operation: str = "Subtract") -> dict[str, Any]:
+    return {"id": step_id, "graph": "calculate", "purpose": "p",
+            "inputs": {"a": a, "b": b, "operation": operation}}
+
+
+@pytest.mark.parametrize("request_text, a, b, after", [
+    ("Take 45 away from 30. What do I get?", 45, 30, (30, 45)),
+    ("subtract 420 from 1000", 420, 1000, (1000, 420)),
+    ("subtract 420 from 1000", 1000, 420, (1000, 420)),   # already right: kept
+    ("Subtract 1,200 from 2,340.50", 1200, 2340.5, (2340.5, 1200)),
+    ("What is 45 minus 30?", 45, 30, (45, 30)),            # no "from": as written
+    ("Take 45 away from 30", 45, 12, (45, 12)),            # other numbers: not this wording's
+    ("He came from 45 to 30", 45, 30, (45, 30)),           # "from" between no two numbers
+])
+def test_a_subtraction_worded_a_from_b_is_b_minus_a(request_text, a, b, after) -> None:
+    fixed, changes = subtraction_order(plan(subtract(a, b)), request_text)
+    inputs = fixed.steps[0].inputs
+    assert (inputs["a"], inputs["b"]) == after and inputs["operation"] == "Subtract"
+    assert bool(changes) is ((a, b) != after)
+
+
+def test_only_subtractions_of_literal_numbers_are_reordered() -> None:
+    request = "Take 45 away from 30"
+    steps = plan(subtract(45, 30, operation="Add"), subtract("{{ s1.result }}", 30, "s2"))
+    fixed, changes = subtraction_order(steps, request)
+    assert fixed == steps and changes == []
+    fixed, changes = subtraction_order(plan(subtract(45, 30)), request)
+    assert changes == ["s1: 45 − 30 -> 30 − 45 (the request says 45 from 30)"]
+
+
+def fetch(graph: str, url: str, step_id: str, **more: Any) -> dict[str, Any]:
+    return {"id": step_id, "graph": graph, "purpose": "p", "inputs": {"url": url, **more}}
+
+
+def test_an_address_given_as_a_reference_is_the_address_that_step_fetched() -> None:
+    """What the 1.5B model planned for "Summarize our onboarding page: http://...": read the
+    page, then summarize the page's text as if it were an address."""
+    address = "http://10.0.4.12/wiki/Onboarding"
+    steps = plan(fetch("read_web_page", address, "s1"),
+                 fetch("summarize_web_page", "{{ s1.text }}", "s2", focus="general information"))
+    fixed, changes = fetched_addresses(steps)
+    assert fixed.steps[1].inputs == {"url": address, "focus": "general information"}
+    assert changes == [f"s2.url: {{{{ s1.text }}}} -> {address}"]
+
+
+def test_other_references_and_addresses_stay() -> None:
+    steps = plan(
+        {"id": "s1", "graph": "web_search", "purpose": "p", "inputs": {"query": "onboarding"}},
+        fetch("read_web_page", "{{ s1.results }}", "s2"),     # s1 fetched no address
+        fetch("summarize_web_page", "https://example.com/a", "s3"),
+        {"id": "s4", "graph": "word_count", "purpose": "p", "inputs": {"text": "{{ s3.summary }}"}},
+    )
+    fixed, changes = fetched_addresses(steps)
+    assert fixed == steps and changes == []
