@@ -5,17 +5,16 @@ as a reference to another step's output."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from actions.input_values import STEP_REF
+from actions.report_checks import numbers_in
+from company.grounding import as_number
 from company.payloads import Plan
 
 SUBTRACT = "Subtract"
-TAKEN_FROM = re.compile(
-    r"(?<![\w.])(?P<taken>-?\d[\d,]*(?:\.\d+)?)\s+(?:away\s+)?from\s+"
-    r"(?P<whole>-?\d[\d,]*(?:\.\d+)?)(?![\w]|\.\d)", re.IGNORECASE)
-""""45 from 30", "45 away from 30": 30 − 45 (the number after "from" is what is taken from)."""
+TAKEN_FROM = re.compile(r"(?P<taken>\S+)\s+(?:away\s+)?from\s+(?P<whole>\S+)", re.IGNORECASE)
+""""45 from 30", "45 away from 30": 30 − 45 (the number after "from" is what is taken from);
+both words must be numbers (``report_checks.numbers_in``)."""
 
 ADDRESS_INPUT = "url"
 """The input name of a graph that fetches a web page (AutoGPT's blocks say ``url``)."""
@@ -27,13 +26,13 @@ def subtraction_order(plan: Plan, request: str) -> tuple[Plan, list[str]]:
     """The plan with each subtraction the request words as "A from B" computed as B − A, and
     what was changed. Small models write the operands in the order they read them: "Take 45
     away from 30" planned as 45 − 30."""
-    said = [(_decimal(m["taken"]), _decimal(m["whole"])) for m in TAKEN_FROM.finditer(request)]
+    said = _taken_from(request)
     changes: list[str] = []
     steps = []
     for step in plan.steps:
         a, b = step.inputs.get("a"), step.inputs.get("b")
-        if step.inputs.get("operation") == SUBTRACT and (_decimal(a), _decimal(b)) in said and (
-                _decimal(a) != _decimal(b)):
+        pair = (as_number(a), as_number(b))
+        if step.inputs.get("operation") == SUBTRACT and pair in said and pair[0] != pair[1]:
             changes.append(f"{step.id}: {a} − {b} -> {b} − {a} (the request says {a} from {b})")
             step = step.model_copy(update={"inputs": {**step.inputs, "a": b, "b": a}})
         steps.append(step)
@@ -61,12 +60,11 @@ def fetched_addresses(plan: Plan) -> tuple[Plan, list[str]]:
     return plan.model_copy(update={"steps": steps}), changes
 
 
-def _decimal(value: Any) -> Decimal | None:
-    """A number input or a number as written in the request (thousands commas allowed);
-    None for anything else (a reference, a text, a boolean)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return Decimal(str(value).replace(",", "")).normalize()
-    except InvalidOperation:
-        return None
+def _taken_from(request: str) -> list[tuple[float, float]]:
+    """The (taken, whole) number pairs the request words as "taken from whole"."""
+    pairs = []
+    for match in TAKEN_FROM.finditer(request):
+        taken, whole = numbers_in(match["taken"]), numbers_in(match["whole"])
+        if len(taken) == 1 and len(whole) == 1:
+            pairs.append((float(taken[0].value), float(whole[0].value)))
+    return pairs
