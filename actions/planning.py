@@ -15,6 +15,7 @@ from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from actions.plan_repairs import fetched_addresses, subtraction_order
+from actions.request_notes import action_doubts, request_notes
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import must_choose, plan_schema
@@ -324,7 +325,7 @@ async def request_context(action: Action, analysis: Analysis, catalogue: Any,
     words = await budgeted_words(action, lambda request, earlier: action.ctx.prompts.render(
         PLAN_PROMPT, analysis=analysis, catalogue=described,
         request=shorten(request, REQUEST_CHARS), earlier=earlier, examples=examples,
-        feedback=""), reserve=FEEDBACK_TOKENS, answer_action=PLAN_PROMPT)
+        notes=[], feedback=""), reserve=FEEDBACK_TOKENS, answer_action=PLAN_PROMPT)
     return shorten(words.request, REQUEST_CHARS), words.earlier
 
 
@@ -346,15 +347,17 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     shown = shown_examples(catalogue, int(action.ctx.options.get("plan_examples", SHOWN)))
     examples = example_answers(shown)
     request, earlier = await request_context(action, analysis, catalogue, examples)
+    described = catalogue.describe()
+    # the notes are short (a line each): the budget's reserve for feedback holds them
+    notes = request_notes(request or analysis_text(analysis), described)
     llm = action.ctx.llm.for_action(PLAN_PROMPT)
     problems: list[str] = []
     doubted: Plan | None = None  # a valid plan re-asked once for its doubts (plan_doubts.py)
     first_doubts: list[str] = []
-    described = catalogue.describe()
     for _ in range(attempts):
         prompt = action.ctx.prompts.render(
             PLAN_PROMPT, analysis=analysis, catalogue=described, request=request,
-            earlier=earlier, examples=examples,
+            earlier=earlier, examples=examples, notes=notes,
             feedback="\n".join([feedback, *problems]).strip(),
         )
         messages = [{"role": "user", "content": prompt}]
@@ -371,7 +374,7 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         found = plan_problems(plan, catalogue) + copied_from_examples(
             plan, shown, request or analysis_text(analysis))
         if not found:
-            doubts = plan_doubts(plan, request, earlier)
+            doubts = plan_doubts(plan, request, earlier) + action_doubts(plan, request, described)
             if doubted is not None and len(doubts) >= len(first_doubts):
                 action.ctx.event(EventKind.PROGRESS, what=DOUBTS_UNRESOLVED, doubts=doubts)
                 return _without_neutral_steps(action, doubted, request)

@@ -1,0 +1,173 @@
+"""Facts the code knows about a request and a small model does not supply, shown to the
+Planner under "Facts for this request:" (prompts/request_notes.yaml): how the units it names
+convert ("1 day = 24 hours"), what a word such as "square" means as an operation, and that no
+graph can do the action it asks ("restart the server"). A plan with steps for such an action
+is doubted."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+from actions.report_checks import QUOTED
+from company.payloads import Plan
+from company.prompts import PROMPT_DIR
+
+FACTS_FILE = PROMPT_DIR / "request_notes.yaml"
+"""The shipped units, operation words and world actions."""
+SHORT_NAME = 3
+"""A unit name this short ("km", "min", "g") counts only right after a number ("5 km")."""
+_RATE = r"\s+(?:a|an|per|each|every)\s+|\s*/\s*"
+"""What joins two units into a rate ("40 hours a week", "km/h"), which converts nothing."""
+_CLAUSE_START = (r"(?:^|[.!?;]\s+|,\s*(?:and\s+)?(?:then\s+)?|\band\s+(?:then\s+)?|\bthen\s+)"
+                 r"(?:please\s+|kindly\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?"
+                 r"|i\s+(?:need|want|would like|'d like)\s+(?:you\s+)?to\s+"
+                 r"|go ahead and\s+|help me\s+)?")
+"""Where an imperative verb starts: a sentence or clause, after a polite opening."""
+
+
+class Unit(BaseModel):
+    """A unit: its names (singular first, then plural, then abbreviations) and its size in its
+    kind's first unit."""
+
+    names: list[str] = Field(min_length=1)
+    size: float = Field(gt=0)
+
+
+class MathWord(BaseModel):
+    """Words that mean an operation with a number the request does not write ("square")."""
+
+    words: list[str] = Field(min_length=1)
+    not_before: list[str] = []
+    note: str
+
+
+class WorldActions(BaseModel):
+    """Verbs of actions in the world, and what is said when no graph can do one."""
+
+    verbs: list[str] = []
+    note: str
+    doubt: str
+
+
+class RequestFacts(BaseModel):
+    """The contents of the facts file."""
+
+    units: dict[str, dict[str, Unit]] = {}
+    math_words: list[MathWord] = []
+    actions: WorldActions
+
+
+def load_facts(path: Path = FACTS_FILE) -> RequestFacts:
+    """The facts in a file (read again when the file changes)."""
+    stat = path.stat()
+    return _load(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, mtime_ns: int, size: int) -> RequestFacts:
+    return RequestFacts.model_validate(yaml.safe_load(path.read_text()) or {})
+
+
+def unquoted(request: str) -> str:
+    """The request with its quoted texts blanked out: what it asks, not the text it gives."""
+    return QUOTED.sub(" ", request)
+
+
+def _named_at(text: str, unit: Unit) -> list[tuple[int, int]]:
+    """The spans where ``text`` names ``unit`` (a short name only after a number)."""
+    spans = []
+    for name in unit.names:
+        before = r"(?<=\d)\s*" if len(name) <= SHORT_NAME else r"\b"
+        spans += [m.span() for m in re.finditer(rf"{before}{re.escape(name)}\b", text, re.I)]
+    return spans
+
+
+def unit_facts(request: str, facts: RequestFacts | None = None) -> list[str]:
+    """How each two units of one kind that the request names convert, larger first
+    ("1 day = 24 hours"); none for two units named as a rate ("40 hours a week")."""
+    facts = facts or load_facts()
+    text = unquoted(request)
+    found = []
+    for units in facts.units.values():
+        named = {key: spans for key, unit in units.items() if (spans := _named_at(text, unit))}
+        for small, large in itertools.combinations(sorted(named, key=lambda k: units[k].size), 2):
+            if _as_rate(text, named[small], named[large]):
+                continue
+            ratio = units[large].size / units[small].size
+            plural = units[small].names[min(1, len(units[small].names) - 1)]
+            found.append(f"1 {units[large].names[0]} = {ratio:.10g} {plural}.")
+    return found
+
+
+def _as_rate(text: str, first: list[tuple[int, int]], second: list[tuple[int, int]]) -> bool:
+    """True when a naming of one unit is joined to a naming of the other as a rate."""
+    for (_, end), (start, _) in [*itertools.product(first, second),
+                                 *itertools.product(second, first)]:
+        if end <= start and re.fullmatch(_RATE, text[end:start]):
+            return True
+    return False
+
+
+def math_word_facts(request: str, facts: RequestFacts | None = None) -> list[str]:
+    """The notes of the operation words the request uses ("square the result"), each once; a
+    longer phrase ("square root") takes its words from a shorter one's."""
+    facts = facts or load_facts()
+    text = unquoted(request).lower()
+    found = []
+    for entry in facts.math_words:
+        exempt = "|".join(re.escape(word) for word in entry.not_before)
+        after = rf"(?!\s+(?:{exempt})\b)" if exempt else ""
+        pattern = "|".join(re.escape(word) for word in entry.words)
+        match = re.search(rf"\b(?:{pattern})\b{after}", text)
+        if match:
+            found.append(entry.note)
+            text = text[:match.start()] + " " * (match.end() - match.start()) + text[match.end():]
+    return list(dict.fromkeys(found))
+
+
+def unsupported_actions(request: str, described: str, facts: RequestFacts | None = None
+                        ) -> list[str]:
+    """The world actions the request asks for (a clause that starts with the verb) that no graph
+    of ``described`` (the catalogue's text) does: none has the verb in its name, and no
+    description says it does it ("Books a flight"; "in dictionary order" orders nothing)."""
+    facts = facts or load_facts()
+    text = unquoted(request).lower()
+    names = " ".join(re.findall(r"^-\s*(\w+)", described, re.M)).lower().replace("_", " ")
+    found = []
+    for verb in facts.actions.verbs:
+        first, *rest = [re.escape(word) for word in verb.lower().split()]
+        words = r"\s+".join([first, *rest])
+        if not re.search(rf"{_CLAUSE_START}{words}\b", text):
+            continue
+        does = r"\s+".join([first + "(?:e?s)", *rest])  # "Books a flight", "Shuts down"
+        if not re.search(rf"\b{words}\b", names) and not re.search(
+                rf"\b{does}\b", described, re.I):
+            found.append(verb)
+    return found
+
+
+def request_notes(request: str, described: str, facts: RequestFacts | None = None) -> list[str]:
+    """Every fact for the Planner about ``request`` with the catalogue ``described`` (empty for
+    most requests)."""
+    facts = facts or load_facts()
+    if not request.strip():
+        return []
+    actions = [facts.actions.note.format(verb=verb)
+               for verb in unsupported_actions(request, described, facts)]
+    return unit_facts(request, facts) + math_word_facts(request, facts) + actions
+
+
+def action_doubts(plan: Plan, request: str, described: str,
+                  facts: RequestFacts | None = None) -> list[str]:
+    """A plan with steps for a request that asks a world action no graph can do."""
+    facts = facts or load_facts()
+    if not plan.steps:
+        return []
+    return [facts.actions.doubt.format(verb=verb)
+            for verb in unsupported_actions(request, described, facts)]
