@@ -15,7 +15,7 @@ from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from actions.plan_repairs import fetched_addresses, subtraction_order
-from actions.request_notes import action_doubts, request_notes
+from actions.request_notes import action_doubts, missing_graph_doubts, request_notes
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import must_choose, plan_schema
@@ -374,7 +374,9 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         found = plan_problems(plan, catalogue) + copied_from_examples(
             plan, shown, request or analysis_text(analysis))
         if not found:
-            doubts = plan_doubts(plan, request, earlier) + action_doubts(plan, request, described)
+            doubts = (plan_doubts(plan, request, earlier)
+                      + action_doubts(plan, request, described)
+                      + missing_graph_doubts(plan, request, catalogue.names()))
             if doubted is not None and len(doubts) >= len(first_doubts):
                 action.ctx.event(EventKind.PROGRESS, what=DOUBTS_UNRESOLVED, doubts=doubts)
                 return _without_neutral_steps(action, doubted, request)

@@ -2,13 +2,15 @@
 Planner under "Facts for this request:" (prompts/request_notes.yaml): how the units it names
 convert ("1 day = 24 hours"), what a word such as "square" means as an operation, and that no
 graph can do the action it asks ("restart the server"). A plan with steps for such an action
-is doubted."""
+is doubted, and so is a plan in which no step runs the graph the request asks for in words
+("how many characters" and no ``word_count``)."""
 
 from __future__ import annotations
 
 import functools
 import itertools
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import yaml
@@ -61,6 +63,7 @@ class RequestFacts(BaseModel):
     units: dict[str, dict[str, Unit]] = {}
     math_words: list[MathWord] = []
     actions: WorldActions
+    graph_cues: dict[str, list[str]] = {}
 
 
 def load_facts(path: Path = FACTS_FILE) -> RequestFacts:
@@ -161,6 +164,33 @@ def request_notes(request: str, described: str, facts: RequestFacts | None = Non
     actions = [facts.actions.note.format(verb=verb)
                for verb in unsupported_actions(request, described, facts)]
     return unit_facts(request, facts) + math_word_facts(request, facts) + actions
+
+
+def asked_graphs(request: str, graphs: Collection[str], facts: RequestFacts | None = None
+                 ) -> dict[str, str]:
+    """The graphs of ``graphs`` that the request asks for in words (``graph_cues``): graph ->
+    the words that ask for it ("how many characters")."""
+    facts = facts or load_facts()
+    text = " ".join(unquoted(request).lower().split())
+    found = {}
+    for graph, patterns in facts.graph_cues.items():
+        if graph not in graphs:
+            continue
+        for pattern in patterns:
+            if match := re.search(pattern, text):
+                found[graph] = match.group(0)
+                break
+    return found
+
+
+def missing_graph_doubts(plan: Plan, request: str, graphs: Collection[str],
+                         facts: RequestFacts | None = None) -> list[str]:
+    """What the request asks for in words that no step of the plan runs the graph for (one of
+    ``graphs``, the catalogue's)."""
+    planned = {step.graph for step in plan.steps}
+    return [f"the request asks \"{words}\", and no step runs {graph}: add the {graph} step "
+            "that does it" for graph, words in asked_graphs(request, graphs, facts).items()
+            if graph not in planned]
 
 
 def action_doubts(plan: Plan, request: str, described: str,

@@ -445,3 +445,49 @@ async def test_what_the_request_decides_is_repaired_and_said(config, store):
     assert [d["what"] for _, d in h.events] == ["plan_operands_reordered",
                                                 "plan_addresses_repaired"]
     assert len(h.provider.calls_for("WritePlan")) == 1
+
+
+async def test_the_prompt_says_the_facts_a_request_needs_and_only_then(config, store):
+    h = planner(config, store, [HOURS])
+    h.remember("How many hours are there in 365 days?", UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    await h.publish(WritePlan, [analysis])
+    [prompt] = h.prompts("WritePlan")
+    assert prompt.endswith("Facts for this request:\n- 1 day = 24 hours.")
+    h = planner(config, store, PLAN)
+    h.remember(REQUEST, UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    await h.publish(WritePlan, [analysis])
+    assert "Facts for this request" not in h.prompts("WritePlan")[0]
+
+
+async def test_steps_for_an_action_no_graph_does_are_doubted_and_no_steps_stand(config, store):
+    dated = {"steps": [{"id": "s1", "purpose": "when", "graph": "current_date_time",
+                        "inputs": {"timezone": "local"}}], "notes": ""}
+    none = {"steps": [], "notes": "No graph can restart a server."}
+    h = planner(config, store, [dated, none])
+    h.remember("Can you restart the staging database server?", UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload.steps == [] and out.content == "No steps. No graph can restart a server."
+    first, second = h.prompts("WritePlan")
+    assert "- No graph can restart anything: no step can do that." in first
+    assert "- the request asks to restart, which no graph can do" in second
+    assert [d["what"] for _, d in h.events] == ["plan_doubted"]
+
+
+async def test_a_plan_without_the_graph_the_request_asks_for_is_doubted(config, store):
+    swapped = {"steps": [{"id": "s1", "purpose": "swap", "graph": "replace_text", "inputs": {
+        "text": "the cat sat", "old": "cat", "new": "dog"}}], "notes": ""}
+    counted = {"steps": [*swapped["steps"], {"id": "s2", "purpose": "count", "graph": "word_count",
+                                             "inputs": {"text": "{{ s1.replaced }}"}}]}
+    h = planner(config, store, [swapped, counted])
+    h.remember("In 'the cat sat', swap cat for dog and tell me how many characters it has.",
+               UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert [s.graph for s in out.payload.steps] == ["replace_text", "word_count"]
+    assert out.payload.steps[1].depends_on == ["s1"]
+    assert ('- the request asks "how many characters", and no step runs word_count'
+            in h.prompts("WritePlan")[1])
+    assert [d["what"] for _, d in h.events] == ["plan_doubted"]
