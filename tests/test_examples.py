@@ -12,9 +12,10 @@ from company.sop import load_sop
 from company.store import Store
 from tests.conftest import ANALYSIS, PLAN, REPORT, ROOT
 
-REQUEST = "Multiply 6 by 7 and count the words of the quick brown fox"
-"""Unquoted: a plan that left out a quoted text would be doubted by the Planner itself
-(actions/plan_doubts.py) before the Critic could send it back."""
+REQUEST = "Multiply 6 by 7 and tally the words of the quick brown fox"
+"""Unquoted, and asking for the count in words no cue knows ("count the words" would): a plan
+that left out a quoted text or the graph a cue names would be doubted by the Planner itself
+(actions/plan_doubts.py, actions/request_notes.py) before the Critic could send it back."""
 SHORT_PLAN = {"steps": [{"id": "s1", "graph": "calculate",
                          "inputs": {"a": 6, "b": 7, "operation": "Multiply"}}]}
 
