@@ -11,6 +11,7 @@ from typing import Any
 from actions.input_values import holds_reference, strings_in
 from actions.plan_repairs import WEB_ADDRESS
 from actions.report_checks import (
+    QUOTED,
     KnownNumbers,
     listed,
     number_words,
@@ -98,12 +99,36 @@ def percent_doubts(plan: Plan, request: str) -> list[str]:
     return doubts
 
 
+GIVEN_TEXT = re.compile(r"\b(?P<intro>this|the following)\b(?P<noun>[^:\n]{0,40}):[ \t]*"
+                        r"(?P<text>\S.*?)\s*$", re.IGNORECASE | re.DOTALL)
+"""A text the request gives after a colon, to its end ("for this line: ...")."""
+
+
+def given_text(request: str) -> str | None:
+    """The text a request gives after "this line:" (or "the following:"), when quotes inside
+    it do not wrap all of it (``"Don't panic," she said. "It's only a 3.5% dip."``): the whole
+    text is what is asked about, not its quoted parts. None otherwise."""
+    match = GIVEN_TEXT.search(request)
+    if not match:
+        return None
+    text = match.group("text")
+    if not quoted_spans(text) or QUOTED.fullmatch(text):
+        return None
+    return text
+
+
 def unused_quote_doubts(plan: Plan, request: str) -> list[str]:
     """Quoted texts of the request that no step's inputs contain (one of two slogans counted,
-    the other forgotten), when the plan has steps at all."""
+    the other forgotten), when the plan has steps at all. A ``given_text`` with quotes inside
+    is one text: its quoted parts counted apart were not what was asked."""
     if not plan.steps:
         return []
     inputs = " ".join(text for step in plan.steps for text in strings_in(step.inputs))
+    whole = given_text(request)
+    if whole is not None:
+        return [] if whole in inputs else [
+            f"no step uses the whole text the request gives after its colon: {whole} -- copy "
+            "all of it, quote marks included, into the step that needs it"]
     return [f"the request quotes \"{text}\", but no step uses it: copy it into the step that "
             "needs it" for text in quoted_spans(request) if text not in inputs]
 

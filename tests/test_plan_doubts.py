@@ -9,6 +9,7 @@ import pytest
 
 from actions.plan_doubts import (
     address_search_doubts,
+    given_text,
     made_up_calculation_doubts,
     mentions_number,
     plan_doubts,
@@ -168,3 +169,28 @@ def test_a_web_search_for_a_web_address_is_doubted() -> None:
     assert address_search_doubts(plan(("web_search", {"query": f"onboarding {address}"}))) == []
     assert address_search_doubts(plan(("read_web_page", {"url": address}))) == []
     assert plan_doubts(plan(("web_search", {"query": address})), f"Summarize {address}")
+
+
+DIALOGUE = ('I need the word count and the character count for this line: "Don\'t panic," she '
+            'said. "It\'s only a 3.5% dip."')
+LINE = '"Don\'t panic," she said. "It\'s only a 3.5% dip."'
+
+
+@pytest.mark.parametrize("request_text, text", [
+    (DIALOGUE, LINE),
+    ("Count the words of the following: 'Hi', she said, 'bye'.", "'Hi', she said, 'bye'."),
+    ('How long is this SMS in characters: "Running 10 min late!"', None),  # one quoted text
+    ("Which slogan is longer: 'Think different' or 'Just do it'?", None),  # no "this"
+    ("How many words are in this sentence: The review moved to Thursday.", None),  # no quotes
+])
+def test_a_text_given_after_this_line_with_quotes_inside_is_one_text(request_text, text):
+    assert given_text(request_text) == text
+
+
+def test_the_quoted_parts_of_a_given_text_counted_apart_are_doubted_as_the_whole_text():
+    parts = plan(("word_count", {"text": "Don't panic,"}),
+                 ("word_count", {"text": "It's only a 3.5% dip."}))
+    [doubt] = plan_doubts(parts, DIALOGUE)
+    assert doubt.startswith(f"no step uses the whole text the request gives after its colon: "
+                            f"{LINE} -- copy all of it")
+    assert plan_doubts(plan(("word_count", {"text": LINE})), DIALOGUE) == []
