@@ -22,8 +22,6 @@ from company.prompts import PROMPT_DIR
 
 FACTS_FILE = PROMPT_DIR / "request_notes.yaml"
 """The shipped units, operation words and world actions."""
-SHORT_NAME = 3
-"""A unit name this short ("km", "min", "g") counts only right after a number ("5 km")."""
 _RATE = r"\s+(?:a|an|per|each|every)\s+|\s*/\s*"
 """What joins two units into a rate ("40 hours a week", "km/h"), which converts nothing."""
 _CLAUSE_START = (r"(?:^|[.!?;]\s+|,\s*(?:and\s+)?(?:then\s+)?|\band\s+(?:then\s+)?|\bthen\s+)"
@@ -34,10 +32,11 @@ _CLAUSE_START = (r"(?:^|[.!?;]\s+|,\s*(?:and\s+)?(?:then\s+)?|\band\s+(?:then\s+
 
 
 class Unit(BaseModel):
-    """A unit: its names (singular first, then plural, then abbreviations) and its size in its
-    kind's first unit."""
+    """A unit: its names (singular first, then plural), its symbols (counted only right after a
+    number: "5 km", "e.g." names no gram) and its size in its kind's first unit."""
 
     names: list[str] = Field(min_length=1)
+    symbols: list[str] = []
     size: float = Field(gt=0)
 
 
@@ -83,11 +82,11 @@ def unquoted(request: str) -> str:
 
 
 def _named_at(text: str, unit: Unit) -> list[tuple[int, int]]:
-    """The spans where ``text`` names ``unit`` (a short name only after a number)."""
+    """The spans where ``text`` names ``unit`` (a symbol only right after a number)."""
     spans = []
-    for name in unit.names:
-        before = r"(?<=\d)\s*" if len(name) <= SHORT_NAME else r"\b"
-        spans += [m.span() for m in re.finditer(rf"{before}{re.escape(name)}\b", text, re.I)]
+    for names, before in ((unit.names, r"\b"), (unit.symbols, r"(?<=\d)\s*")):
+        for name in names:
+            spans += [m.span() for m in re.finditer(rf"{before}{re.escape(name)}\b", text, re.I)]
     return spans
 
 

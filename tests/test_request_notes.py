@@ -169,3 +169,9 @@ def test_a_plan_without_the_asked_graph_is_doubted():
     assert missing_graph_doubts(counted, request, CATALOGUE.names()) == []
     # a catalogue without the graph asks nothing of it
     assert missing_graph_doubts(compare, request, ["compare_values", "calculate"]) == []
+
+
+def test_a_unit_word_counts_anywhere_a_symbol_only_after_a_number():
+    assert unit_facts("How many seconds are in a day?") == ["1 day = 86400 seconds."]
+    assert unit_facts("How many min in 2 hours?") == []  # "min" not after a number
+    assert unit_facts("Is 90 min more than 1.5 hours?") == ["1 hour = 60 minutes."]
