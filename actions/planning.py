@@ -15,7 +15,12 @@ from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from actions.plan_repairs import fetched_addresses, subtraction_order
-from actions.request_notes import action_doubts, missing_graph_doubts, request_notes
+from actions.request_notes import (
+    action_doubts,
+    implied_operands,
+    missing_graph_doubts,
+    request_notes,
+)
 from company.action import Action, ActionFailed
 from company.events import EventKind
 from company.graphs.plan_schema import must_choose, plan_schema
@@ -151,8 +156,10 @@ def _without_neutral_steps(action: Action, plan: Plan, request: str) -> Plan:
 
 
 def _repaired(action: Action, plan: Plan, request: str) -> Plan:
-    """The plan after the repairs the request or the plan decide (``plan_repairs``), each said
-    as an event: a subtraction's operand order, a web address given as a reference."""
+    """The plan after the repairs the request or the plan decide (``plan_repairs``,
+    ``request_notes.implied_operands``), each said as an event: a subtraction's operand order,
+    a web address given as a reference, the number a calculation that changes nothing is
+    missing (24 hours a day, squaring's 2)."""
     plan, reordered = subtraction_order(plan, request)
     if reordered:
         action.ctx.event(EventKind.PROGRESS, what="plan_operands_reordered", changes=reordered)
@@ -160,6 +167,9 @@ def _repaired(action: Action, plan: Plan, request: str) -> Plan:
     if readdressed:
         action.ctx.event(EventKind.PROGRESS, what="plan_addresses_repaired", changes=readdressed)
         plan = derive_dependencies(plan)
+    plan, implied = implied_operands(plan, request)
+    if implied:
+        action.ctx.event(EventKind.PROGRESS, what="plan_operands_implied", changes=implied)
     return plan
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
+from actions.plan_doubts import neutral_steps
 from actions.report_checks import QUOTED
 from company.payloads import Plan
 from company.prompts import PROMPT_DIR
@@ -40,11 +41,19 @@ class Unit(BaseModel):
     size: float = Field(gt=0)
 
 
+class Operation(BaseModel):
+    """A calculation's operation and its operand ``b`` (square: Power 2)."""
+
+    operation: str
+    b: float
+
+
 class MathWord(BaseModel):
     """Words that mean an operation with a number the request does not write ("square")."""
 
     words: list[str] = Field(min_length=1)
     not_before: list[str] = []
+    operation: Operation | None = None
     note: str
 
 
@@ -90,21 +99,31 @@ def _named_at(text: str, unit: Unit) -> list[tuple[int, int]]:
     return spans
 
 
-def unit_facts(request: str, facts: RequestFacts | None = None) -> list[str]:
-    """How each two units of one kind that the request names convert, larger first
-    ("1 day = 24 hours"); none for two units named as a rate ("40 hours a week")."""
+def conversions(request: str, facts: RequestFacts | None = None
+                ) -> list[tuple[Unit, Unit, float]]:
+    """Each two units of one kind that the request names, as (larger, smaller, how many of the
+    smaller make one larger); none for two units named as a rate ("40 hours a week")."""
     facts = facts or load_facts()
     text = unquoted(request)
     found = []
     for units in facts.units.values():
         named = {key: spans for key, unit in units.items() if (spans := _named_at(text, unit))}
         for small, large in itertools.combinations(sorted(named, key=lambda k: units[k].size), 2):
-            if _as_rate(text, named[small], named[large]):
-                continue
-            ratio = units[large].size / units[small].size
-            plural = units[small].names[min(1, len(units[small].names) - 1)]
-            found.append(f"1 {units[large].names[0]} = {ratio:.10g} {plural}.")
+            if not _as_rate(text, named[small], named[large]):
+                found.append((units[large], units[small], units[large].size / units[small].size))
     return found
+
+
+def unit_facts(request: str, facts: RequestFacts | None = None) -> list[str]:
+    """How each two units of one kind that the request names convert, larger first
+    ("1 day = 24 hours")."""
+    return [f"1 {large.names[0]} = {_number(ratio)} {small.names[min(1, len(small.names) - 1)]}."
+            for large, small, ratio in conversions(request, facts)]
+
+
+def _number(value: float) -> str:
+    """A number as a prompt writes it: 24, 1.609344 (ten significant digits at most)."""
+    return f"{value:.10g}"
 
 
 def _as_rate(text: str, first: list[tuple[int, int]], second: list[tuple[int, int]]) -> bool:
@@ -116,9 +135,9 @@ def _as_rate(text: str, first: list[tuple[int, int]], second: list[tuple[int, in
     return False
 
 
-def math_word_facts(request: str, facts: RequestFacts | None = None) -> list[str]:
-    """The notes of the operation words the request uses ("square the result"), each once; a
-    longer phrase ("square root") takes its words from a shorter one's."""
+def math_words_used(request: str, facts: RequestFacts | None = None) -> list[MathWord]:
+    """The operation words the request uses ("square the result"), each once; a longer phrase
+    ("square root") takes its words from a shorter one's."""
     facts = facts or load_facts()
     text = unquoted(request).lower()
     found = []
@@ -128,9 +147,53 @@ def math_word_facts(request: str, facts: RequestFacts | None = None) -> list[str
         pattern = "|".join(re.escape(word) for word in entry.words)
         match = re.search(rf"\b(?:{pattern})\b{after}", text)
         if match:
-            found.append(entry.note)
+            found.append(entry)
             text = text[:match.start()] + " " * (match.end() - match.start()) + text[match.end():]
-    return list(dict.fromkeys(found))
+    return found
+
+
+def math_word_facts(request: str, facts: RequestFacts | None = None) -> list[str]:
+    """The notes of the operation words the request uses."""
+    return list(dict.fromkeys(entry.note for entry in math_words_used(request, facts)))
+
+
+def implied_operands(plan: Plan, request: str, facts: RequestFacts | None = None
+                     ) -> tuple[Plan, list[str]]:
+    """The plan with each calculation that changes nothing (``plan_doubts.neutral_steps``:
+    365 × 1 for "hours in 365 days") given the number the request implies, and what was
+    changed: a request that names one pair of units gives their factor to a multiplication
+    or division; else one with one operation word ("square") gives its operation. Any other
+    neutral step is left to its doubt."""
+    facts = facts or load_facts()
+    neutral = neutral_steps(plan, request)
+    if not neutral:
+        return plan, []
+    pairs = conversions(request, facts)
+    operations = [w.operation for w in math_words_used(request, facts) if w.operation]
+    changes: list[str] = []
+    steps = []
+    for step in plan.steps:
+        if step.id in neutral:
+            kept = neutral[step.id][1]
+            operation = step.inputs.get("operation")
+            if len(pairs) == 1 and operation in ("Multiply", "Divide"):
+                inputs = {"a": kept, "b": pairs[0][2], "operation": operation}
+            elif not pairs and len(operations) == 1:
+                implied = operations[0]
+                inputs = {"a": kept, "b": implied.b, "operation": implied.operation}
+            else:
+                inputs = None
+            if inputs is not None:
+                inputs = {**step.inputs, **{k: _whole(v) for k, v in inputs.items()}}
+                changes.append(f"{step.id}: {inputs['operation']} {_number(inputs['b'])}")
+                step = step.model_copy(update={"inputs": inputs})
+        steps.append(step)
+    return plan.model_copy(update={"steps": steps}), changes
+
+
+def _whole(value: object) -> object:
+    """A float that is a whole number as an int (24.0 -> 24), anything else as it is."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def unsupported_actions(request: str, described: str, facts: RequestFacts | None = None

@@ -9,6 +9,7 @@ import pytest
 from actions.request_notes import (
     action_doubts,
     asked_graphs,
+    implied_operands,
     load_facts,
     math_word_facts,
     missing_graph_doubts,
@@ -175,3 +176,41 @@ def test_a_unit_word_counts_anywhere_a_symbol_only_after_a_number():
     assert unit_facts("How many seconds are in a day?") == ["1 day = 86400 seconds."]
     assert unit_facts("How many min in 2 hours?") == []  # "min" not after a number
     assert unit_facts("Is 90 min more than 1.5 hours?") == ["1 hour = 60 minutes."]
+
+
+def calculations(*inputs: dict) -> Plan:
+    return Plan.model_validate({"steps": [
+        {"id": f"s{n}", "purpose": "p", "graph": "calculate", "inputs": given}
+        for n, given in enumerate(inputs, 1)]})
+
+
+@pytest.mark.parametrize(("request_text", "given", "implied"), [
+    ("How many hours are there in 365 days?", {"a": 365, "b": 1, "operation": "Multiply"},
+     {"a": 365, "b": 24, "operation": "Multiply"}),
+    ("How many days are 96 hours?", {"a": 96, "b": 1, "operation": "Divide"},
+     {"a": 96, "b": 24, "operation": "Divide"}),
+    ("Add 19.99 and 5.01, then square the result.",
+     {"a": 1, "b": "{{ s0.result }}", "operation": "Multiply"},
+     {"a": "{{ s0.result }}", "b": 2, "operation": "Power"}),
+    ("Double 250.", {"a": 250, "b": 0, "operation": "Add"}, {"a": 250, "b": 2,
+                                                            "operation": "Multiply"}),
+    ("What's the square root of 81?", {"a": 81, "b": 1, "operation": "Power"},
+     {"a": 81, "b": 0.5, "operation": "Power"}),
+])
+def test_a_calculation_that_changes_nothing_gets_the_number_the_request_implies(
+        request_text, given, implied):
+    plan, changes = implied_operands(calculations(given), request_text)
+    assert plan.steps[0].inputs == implied
+    assert changes == [f"s1: {implied['operation']} {implied['b']:g}"]
+
+
+@pytest.mark.parametrize(("request_text", "given"), [
+    ("What is 7 times 1?", {"a": 7, "b": 1, "operation": "Multiply"}),  # 1 is asked for
+    ("How many hours are there in 365 days?", {"a": 365, "b": 24, "operation": "Multiply"}),
+    ("How many hours are there in 365 days?", {"a": 365, "b": 0, "operation": "Add"}),
+    ("How many seconds and minutes in 2 hours?", {"a": 2, "b": 1, "operation": "Multiply"}),
+    ("Square 5 and double 6.", {"a": 5, "b": 1, "operation": "Multiply"}),  # which word?
+    ("Restart the server", {"a": 1, "b": 1, "operation": "Multiply"}),
+])
+def test_what_the_request_does_not_decide_is_left_to_the_doubt(request_text, given):
+    assert implied_operands(calculations(given), request_text) == (calculations(given), [])

@@ -367,6 +367,8 @@ async def test_a_failure_that_is_not_the_network_is_still_re_planned_by_the_mode
     assert [s.graph for s in out.payload.steps] == ["calculate", "word_count"]
 
 
+UNSAID = "Convert 365 to hours."
+"""One unit, no pair: the number that converts is the model's to give (no repair implies it)."""
 IDLE_PLAN = {"steps": [{"id": "s1", "purpose": "hours", "graph": "calculate",
                         "inputs": {"a": 365, "b": 1, "operation": "Multiply"}}], "notes": ""}
 HOURS = {"steps": [{"id": "s1", "purpose": "hours", "graph": "calculate",
@@ -375,7 +377,7 @@ HOURS = {"steps": [{"id": "s1", "purpose": "hours", "graph": "calculate",
 
 async def test_a_doubted_plan_is_re_asked_once_with_its_doubts(config, store):
     h = planner(config, store, [IDLE_PLAN, HOURS])
-    h.remember("How many hours are there in 365 days?", UserRequirement)
+    h.remember(UNSAID, UserRequirement)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     [out] = await h.publish(WritePlan, [analysis])
     assert out.payload.steps[0].inputs["b"] == 24
@@ -387,7 +389,7 @@ async def test_a_doubted_plan_is_re_asked_once_with_its_doubts(config, store):
 
 async def test_a_doubt_is_asked_about_once_and_never_fails_the_plan(config, store):
     h = planner(config, store, [IDLE_PLAN, IDLE_PLAN, HOURS])
-    h.remember("How many hours are there in 365 days?", UserRequirement)
+    h.remember(UNSAID, UserRequirement)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     [out] = await h.publish(WritePlan, [analysis])
     assert len(h.provider.calls_for("WritePlan")) == 2
@@ -426,7 +428,7 @@ async def test_a_re_asked_plan_runs_only_when_it_is_less_doubtful(config, store)
 
 async def test_when_the_re_asked_plans_are_invalid_the_doubted_one_stands(config, store):
     h = planner(config, store, [IDLE_PLAN, BAD_PLAN, BAD_PLAN], max_plan_fixes=2)
-    h.remember("How many hours are there in 365 days?", UserRequirement)
+    h.remember(UNSAID, UserRequirement)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     [out] = await h.publish(WritePlan, [analysis])
     assert out.payload.steps == [] and out.payload.notes.startswith("Dropped s1")
@@ -500,3 +502,16 @@ async def test_a_plan_without_the_graph_the_request_asks_for_is_doubted(config, 
     assert ('- the request asks "how many characters", and no step runs word_count'
             in h.prompts("WritePlan")[1])
     assert [d["what"] for _, d in h.events] == ["plan_doubted"]
+
+
+async def test_the_number_a_calculation_that_changes_nothing_misses_is_implied(config, store):
+    """365 × 1 for "hours in 365 days" (a 1.5B model kept it after its doubt, with "1 day =
+    24 hours" in its prompt): the code gives the factor; no re-ask."""
+    h = planner(config, store, [IDLE_PLAN])
+    h.remember("How many hours are there in 365 days?", UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload.steps[0].inputs == {"a": 365, "b": 24, "operation": "Multiply"}
+    assert h.events == [(EventKind.PROGRESS, {"role": "Planner", "what": "plan_operands_implied",
+                                              "changes": ["s1: Multiply 24"]})]
+    assert len(h.provider.calls_for("WritePlan")) == 1
