@@ -34,8 +34,9 @@ COMMUTATIVE = {"Add", "Multiply"}
 """Operations where a neutral ``a`` changes nothing either."""
 
 def mentions_number(request: str, number: int) -> bool:
-    """True when the request says ``number`` (as digits or a word), so using it is asked for."""
-    if re.search(rf"(?<![\d.]){number}(?![\d]|\.\d)", request):
+    """True when the request says ``number`` (as digits or a word), so using it is asked for;
+    not as part of a name ("v1", "Q1")."""
+    if re.search(rf"(?<![\w.]){number}(?![\d]|\.\d)", request):
         return True
     return number in number_words(request)
 

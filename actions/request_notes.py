@@ -1,9 +1,9 @@
 """Facts the code knows about a request and a small model does not supply, shown to the
 Planner under "Facts for this request:" (prompts/request_notes.yaml): how the units it names
-convert ("1 day = 24 hours"), what a word such as "square" means as an operation, and that no
-graph can do the action it asks ("restart the server"). A plan with steps for such an action
-is doubted, and so is a plan in which no step runs the graph the request asks for in words
-("how many characters" and no ``word_count``)."""
+convert ("to turn days into hours, multiply by 24"), what a word such as "square" means as an
+operation, and that no graph can do the action it asks ("restart the server"). A plan with
+steps for such an action is doubted, and so is a plan in which no step runs the graph the
+request asks for in words ("how many characters" and no ``word_count``)."""
 
 from __future__ import annotations
 
@@ -115,10 +115,20 @@ def conversions(request: str, facts: RequestFacts | None = None
 
 
 def unit_facts(request: str, facts: RequestFacts | None = None) -> list[str]:
-    """How each two units of one kind that the request names convert, larger first
-    ("1 day = 24 hours")."""
-    return [f"1 {large.names[0]} = {_number(ratio)} {small.names[min(1, len(small.names) - 1)]}."
-            for large, small, ratio in conversions(request, facts)]
+    """How each two units of one kind that the request names convert, as what to multiply or
+    divide by ("To turn days into hours, multiply by 24 ..."). Not "1 day = 24 hours": a 1.5B
+    model copied its 1 into 3.5 × 1 for "minutes in 3.5 hours"."""
+    found = []
+    for large, small, ratio in conversions(request, facts):
+        larges, smalls = _plural(large), _plural(small)
+        found.append(f"To turn {larges} into {smalls}, multiply by {_number(ratio)} (to turn "
+                     f"{smalls} into {larges}, divide by {_number(ratio)}).")
+    return found
+
+
+def _plural(unit: Unit) -> str:
+    """A unit's plural name (its second name; its only one where it has one)."""
+    return unit.names[min(1, len(unit.names) - 1)]
 
 
 def _number(value: float) -> str:

@@ -59,6 +59,7 @@ def test_a_calculation_that_does_something_or_was_asked_for_is_not(step, request
 def test_numbers_are_found_as_digits_or_words_not_inside_other_numbers() -> None:
     assert mentions_number("deploy at 1 pm", 1) and mentions_number("just one more", 1)
     assert not mentions_number("19.99 and 2010 and 1.5 days", 1)
+    assert not mentions_number("Replace 'v1' with 'v2' in the Q1 notes", 1)  # names
     assert not mentions_number("someone once... no", 0)
 
 

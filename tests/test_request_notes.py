@@ -26,12 +26,17 @@ DESCRIBED = CATALOGUE.describe()
 CAN_BOOK = DESCRIBED + "\n- book_travel(trip: string) -> booking: Books a flight or a train."
 
 
+def converts(larger: str, smaller: str, factor: str) -> str:
+    return (f"To turn {larger} into {smaller}, multiply by {factor} (to turn {smaller} into "
+            f"{larger}, divide by {factor}).")
+
+
 @pytest.mark.parametrize(("request_text", "expected"), [
-    ("How many hours are there in 365 days?", ["1 day = 24 hours."]),
-    ("and how many minutes are in 3.5 hours?", ["1 hour = 60 minutes."]),
-    ("How many seconds in a week?", ["1 week = 604800 seconds."]),
-    ("Convert 5 km to miles", ["1 mile = 1.609344 kilometres."]),
-    ("What's 12 inches in feet?", ["1 foot = 12 inches."]),
+    ("How many hours are there in 365 days?", [converts("days", "hours", "24")]),
+    ("and how many minutes are in 3.5 hours?", [converts("hours", "minutes", "60")]),
+    ("How many seconds in a week?", [converts("weeks", "seconds", "604800")]),
+    ("Convert 5 km to miles", [converts("miles", "kilometres", "1.609344")]),
+    ("What's 12 inches in feet?", [converts("feet", "inches", "12")]),
 ])
 def test_two_units_of_one_kind_get_how_they_convert(request_text, expected):
     assert unit_facts(request_text) == expected
@@ -50,7 +55,7 @@ def test_a_rate_a_quote_or_one_unit_gets_no_conversion(request_text):
 
 def test_a_rate_leaves_out_only_its_own_pair():
     found = unit_facts("At 60 minutes per hour, how many minutes are in 2 days?")
-    assert found == ["1 day = 1440 minutes.", "1 day = 24 hours."]
+    assert found == [converts("days", "minutes", "1440"), converts("days", "hours", "24")]
 
 
 @pytest.mark.parametrize(("request_text", "word"), [
@@ -173,9 +178,9 @@ def test_a_plan_without_the_asked_graph_is_doubted():
 
 
 def test_a_unit_word_counts_anywhere_a_symbol_only_after_a_number():
-    assert unit_facts("How many seconds are in a day?") == ["1 day = 86400 seconds."]
+    assert unit_facts("How many seconds are in a day?") == [converts("days", "seconds", "86400")]
     assert unit_facts("How many min in 2 hours?") == []  # "min" not after a number
-    assert unit_facts("Is 90 min more than 1.5 hours?") == ["1 hour = 60 minutes."]
+    assert unit_facts("Is 90 min more than 1.5 hours?") == [converts("hours", "minutes", "60")]
 
 
 def calculations(*inputs: dict) -> Plan:

@@ -464,7 +464,8 @@ async def test_the_prompt_says_the_facts_a_request_needs_and_only_then(config, s
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     await h.publish(WritePlan, [analysis])
     [prompt] = h.prompts("WritePlan")
-    assert prompt.endswith("Facts for this request:\n- 1 day = 24 hours.")
+    assert prompt.endswith("Facts for this request:\n- To turn days into hours, multiply by 24 "
+                           "(to turn hours into days, divide by 24).")
     h = planner(config, store, PLAN)
     h.remember(REQUEST, UserRequirement)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
