@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from actions.analyze_request import AnalyzeRequest
-from actions.boss_words import boss_words
+from actions.boss_words import boss_words, shorten
 from actions.conversation import fit_history
 from actions.memory_queries import latest_payload
 from actions.report_checks import KnownNumbers, Problem, check_narrative
@@ -74,6 +74,8 @@ class SummarizeResults(Action):
         status = problem.status_line if problem else ""
         if problem is not None and problem.kind in LEFT_OUT:  # no report: the results follow
             narrative, status = "", f"{status} {ECHO_LEFT_OUT}"
+            if not steps:  # no results either: the code says what was asked, as the prompt did
+                narrative = nothing_run(words.request, variables["notes"])
         markdown = "\n\n".join(part for part in (status, narrative, table) if part)
         payload = Report(markdown=markdown, unchecked=problem.message if problem else None)
         return ActionOutput(content=markdown, payload=payload)
@@ -142,6 +144,22 @@ class SummarizeResults(Action):
             known.add_values([step.outputs, step.error])
         known.add_values(range(len(steps) + 1))
         return known
+
+
+NOTHING_RUN_CHARS = 300
+"""The most of the request a code-written "nothing was run" line quotes."""
+
+
+def nothing_run(request: str, notes: str) -> str:
+    """The line a report with no steps opens with when the model's narrative was left out:
+    what was asked, that nothing was run, and the Planner's reason (a 1.5B model's report on
+    "Please order 20 whiteboard markers" ran away twice, and the report no longer said what
+    had been asked)."""
+    asked = shorten(" ".join(request.split()), NOTHING_RUN_CHARS)
+    if not asked:
+        return f"Nothing was run. {notes.strip()}".strip()
+    end = "" if asked.endswith((".", "?", "!", "…")) else "."
+    return f"Nothing was run for this request: {asked}{end} {notes.strip()}".strip()
 
 
 def _label(step: StepResult) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from actions.analyze_request import AnalyzeRequest
 from actions.run_graphs import RunGraphs
-from actions.summarize_results import SummarizeResults, results_section
+from actions.summarize_results import SummarizeResults, nothing_run, results_section
 from actions.transcribe import Transcribe
 from actions.write_plan import WritePlan
 from company.boss import UserRequirement
@@ -349,3 +349,26 @@ async def test_a_runaway_re_ask_keeps_the_first_answer_with_its_problem(config, 
     assert out.content.startswith("> ⚠ Unchecked: the answer names 43, which no step produced."
                                   "\n\n6 × 7 = 43.\n\n## Results")
     assert [d["what"] for _, d in h.events] == ["report_reasked", "report_cut_off"]
+
+
+async def test_a_left_out_report_with_no_steps_still_says_what_was_asked(config, store):
+    """A 1.5B model's report on "Please order 20 whiteboard markers" ran away twice: the code
+    says what was asked, that nothing was run, and why."""
+    loop = ChatResult(content="The answer is " + "very " * 50, finish_reason="length")
+    h = harness(config, store, {"SummarizeResults": [loop, loop]})
+    h.remember("Please order 20 whiteboard markers.", UserRequirement)
+    h.remember("plan", WritePlan, {"steps": [], "notes": "No graph can order anything."},
+               sent_from="Planner")
+    results = h.remember("results", RunGraphs, GraphResults(), sent_from="Executor")
+    out = await SummarizeResults(h.ctx).run([results])
+    assert out.content.startswith(
+        "> ⚠ Unchecked: the model's answer ran past its token limit, also when asked to be "
+        "brief. It is left out: the results below are the steps' own.\n\nNothing was run for "
+        "this request: Please order 20 whiteboard markers. No graph can order anything.\n\n"
+        "## Results\n\n")
+    assert "very" not in out.content
+
+
+def test_the_nothing_run_line_ends_the_request_and_may_lack_a_reason():
+    assert nothing_run("Book a room", "") == "Nothing was run for this request: Book a room."
+    assert nothing_run("", "No graph can book.") == "Nothing was run. No graph can book."
