@@ -5,7 +5,6 @@ schema: tests/test_graphs_plan_schema.py)."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -169,17 +168,9 @@ async def test_an_invalid_plan_is_re_asked_with_its_problems(config, store):
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     [out] = await h.publish(WritePlan, [analysis])
     assert out.payload == DERIVED
-    first, second = h.provider.calls_for("WritePlan")
-    assert len(first.messages) == 1 and "teleport" not in first.messages[0]["content"]
-    # the model is shown its own plan, then its problems, after the same prompt
-    asked, answered, problems = second.messages
-    assert asked == first.messages[0]
-    assert answered["role"] == "assistant" and json.loads(answered["content"]) == {
-        "steps": [{"id": "s1", "purpose": "", "graph": "teleport", "inputs": {}}], "notes": ""}
-    assert problems["role"] == "user"
-    assert problems["content"].startswith("Your plan above has these problems:\n- step s1: "
-                                          "Unknown graph 'teleport'")
-    assert problems["content"].endswith("Answer with the whole plan again, with them fixed.")
+    first, second = h.prompts("WritePlan")
+    assert "teleport" not in first
+    assert "Fix these problems:\n- step s1:" in second and "teleport" in second
     [(kind, data)] = h.events
     assert kind is EventKind.PROGRESS and data["what"] == "plan_rejected"
     [problem] = data["problems"]
