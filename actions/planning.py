@@ -387,7 +387,7 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
             plan, shown, request or analysis_text(analysis))
         if not found:
             doubts = (plan_doubts(plan, request, earlier)
-                      + action_doubts(plan, request, described)
+                      + action_doubts(plan, request, described, catalogue.names())
                       + missing_graph_doubts(plan, request, catalogue.names()))
             if doubted is not None and len(doubts) >= len(first_doubts):
                 action.ctx.event(EventKind.PROGRESS, what=DOUBTS_UNRESOLVED, doubts=doubts)

@@ -265,11 +265,39 @@ def missing_graph_doubts(plan: Plan, request: str, graphs: Collection[str],
             if graph not in planned]
 
 
-def action_doubts(plan: Plan, request: str, described: str,
-                  facts: RequestFacts | None = None) -> list[str]:
-    """A plan with steps for a request that asks a world action no graph can do."""
+_SENTENCE_END = re.compile(r"(?<=[.?!;])\s+")
+"""Where a request's sentences part: a closing mark and a space (not a decimal point)."""
+
+
+def other_asks(request: str, described: str, graphs: Collection[str],
+               facts: RequestFacts | None = None) -> list[str]:
+    """The sentences of a request that asks a world action no graph can do which ask something
+    else a graph can do: no such action in them, and a number or a ``graph_cues`` phrase
+    ("Also, how many minutes are in 2.5 hours?"). Empty when the request asks no such action."""
     facts = facts or load_facts()
+    if not unsupported_actions(request, described, facts):
+        return []
+    found = []
+    for sentence in _SENTENCE_END.split(request.strip()):
+        if unsupported_actions(sentence, described, facts) or not sentence.strip():
+            continue
+        if re.search(r"\d", unquoted(sentence)) or asked_graphs(sentence, graphs, facts):
+            found.append(sentence.strip())
+    return found
+
+
+def action_doubts(plan: Plan, request: str, described: str,
+                  graphs: Collection[str] = (), facts: RequestFacts | None = None) -> list[str]:
+    """A plan with steps for a request that asks nothing but a world action no graph can do;
+    a plan with no steps for one that also asks something a graph can do (``other_asks``: a
+    1.5B model told "No graph can restart anything" dropped the "how many minutes are in 2.5
+    hours?" of the same request)."""
+    facts = facts or load_facts()
+    others = other_asks(request, described, graphs, facts)
     if not plan.steps:
+        return [f"the request also asks \"{sentence}\", which a graph can do: plan the steps "
+                "for it (and none for what no graph can do)" for sentence in others]
+    if others:
         return []
     return [facts.actions.doubt.format(verb=verb)
             for verb in unsupported_actions(request, described, facts)]

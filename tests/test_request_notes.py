@@ -13,6 +13,7 @@ from actions.request_notes import (
     load_facts,
     math_word_facts,
     missing_graph_doubts,
+    other_asks,
     request_notes,
     unit_facts,
     unsupported_actions,
@@ -219,3 +220,27 @@ def test_a_calculation_that_changes_nothing_gets_the_number_the_request_implies(
 ])
 def test_what_the_request_does_not_decide_is_left_to_the_doubt(request_text, given):
     assert implied_operands(calculations(given), request_text) == (calculations(given), [])
+
+
+MIXED = "Can you restart the staging server? Also, how many minutes are in 2.5 hours?"
+
+
+@pytest.mark.parametrize(("request_text", "others"), [
+    (MIXED, ["Also, how many minutes are in 2.5 hours?"]),
+    ("Please order 20 markers. How many words are in 'blue pens'?",
+     ["How many words are in 'blue pens'?"]),
+    ("Book me a flight to Berlin at 9.30 tomorrow.", []),  # the number is the action's
+    ("Can you restart the staging server? It's been hanging since lunch.", []),
+    ("How many minutes are in 2.5 hours?", []),  # no action no graph can do
+])
+def test_what_else_a_request_with_a_world_action_asks(request_text, others):
+    assert other_asks(request_text, DESCRIBED, CATALOGUE.names()) == others
+
+
+def test_a_mixed_request_doubts_no_steps_and_not_the_steps_for_its_other_part():
+    minutes = calculations({"a": 2.5, "b": 60, "operation": "Multiply"})
+    assert action_doubts(minutes, MIXED, DESCRIBED, CATALOGUE.names()) == []
+    [doubt] = action_doubts(Plan(steps=[], notes="No graph can restart anything."), MIXED,
+                            DESCRIBED, CATALOGUE.names())
+    assert doubt.startswith('the request also asks "Also, how many minutes are in 2.5 hours?", '
+                            "which a graph can do: plan the steps for it")

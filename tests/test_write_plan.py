@@ -507,3 +507,21 @@ async def test_the_number_a_calculation_that_changes_nothing_misses_is_implied(c
     assert h.events == [(EventKind.PROGRESS, {"role": "Planner", "what": "plan_operands_implied",
                                               "changes": ["s1: Multiply 24"]})]
     assert len(h.provider.calls_for("WritePlan")) == 1
+
+
+async def test_no_steps_for_a_request_that_also_asks_what_a_graph_does_is_doubted(config, store):
+    """A 1.5B model told "No graph can restart anything" planned nothing, also for the minutes
+    the same request asked: re-asked, the plan for the minutes runs (and is not doubted for
+    the restart it leaves out)."""
+    minutes = {"steps": [{"id": "s1", "purpose": "minutes", "graph": "calculate",
+                          "inputs": {"a": 2.5, "b": 60, "operation": "Multiply"}}], "notes": ""}
+    h = planner(config, store, [{"steps": [], "notes": "No graph can restart anything."},
+                                minutes])
+    h.remember("Can you restart the staging server? Also, how many minutes are in 2.5 hours?",
+               UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert [s.inputs["b"] for s in out.payload.steps] == [60]
+    assert '- the request also asks "Also, how many minutes are in 2.5 hours?"' in (
+        h.prompts("WritePlan")[1])
+    assert [d["what"] for _, d in h.events] == ["plan_doubted"]
