@@ -99,6 +99,7 @@ def test_a_world_action_no_graph_does_is_named(request_text, verb):
     "Which slogan is longer in characters: 'Book now' or 'Restart'?",  # quoted
     "How many vacation days does a new hire get?",
     "Who wrote the book Pride and Prejudice?",
+    "Delete every '#' from this: #launch #Q3",  # a text edit, not an action in the world
 ])
 def test_a_verb_that_is_not_asked_names_no_action(request_text):
     assert unsupported_actions(request_text, DESCRIBED) == []
