@@ -7,16 +7,14 @@ closing note of issue 12): small models copied a close example's own steps into 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel
 
 from actions.input_values import holds_reference, strings_in
 from company.payloads import Plan
-from company.prompts import PROMPT_DIR
+from company.prompts import PROMPT_DIR, load_data_file
 
 EXAMPLES_FILE = PROMPT_DIR / "plan_examples.yaml"
 """The shipped library of worked plans."""
@@ -36,16 +34,17 @@ class PlanExample(BaseModel):
 
 def load_examples(path: Path = EXAMPLES_FILE) -> tuple[PlanExample, ...]:
     """The examples in a library file (read again when the file changes)."""
-    stat = path.stat()
-    return _load(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=4)
-def _load(path: Path, mtime_ns: int, size: int) -> tuple[PlanExample, ...]:
-    entries = yaml.safe_load(path.read_text()) or []
-    if not isinstance(entries, list):
+    examples = load_data_file(path, _examples)
+    if examples is None:
         raise ValueError(f"{path}: expected a list of examples")
-    return tuple(PlanExample.model_validate(entry) for entry in entries)
+    return examples
+
+
+def _examples(entries: object) -> tuple[PlanExample, ...] | None:
+    """The examples of a library file's YAML; None when it is not a list."""
+    if not isinstance(entries, list | None):
+        return None
+    return tuple(PlanExample.model_validate(entry) for entry in entries or [])
 
 
 COPY_MIN_CHARS = 8

@@ -7,19 +7,17 @@ request asks for in words ("how many characters" and no ``word_count``)."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 from collections.abc import Collection
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, Field
 
 from actions.plan_doubts import neutral_steps
 from actions.report_checks import QUOTED
 from company.payloads import Plan
-from company.prompts import PROMPT_DIR
+from company.prompts import PROMPT_DIR, load_data_file
 
 FACTS_FILE = PROMPT_DIR / "request_notes.yaml"
 """The shipped units, operation words and world actions."""
@@ -76,13 +74,11 @@ class RequestFacts(BaseModel):
 
 def load_facts(path: Path = FACTS_FILE) -> RequestFacts:
     """The facts in a file (read again when the file changes)."""
-    stat = path.stat()
-    return _load(path, stat.st_mtime_ns, stat.st_size)
+    return load_data_file(path, _facts)
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path: Path, mtime_ns: int, size: int) -> RequestFacts:
-    return RequestFacts.model_validate(yaml.safe_load(path.read_text()) or {})
+def _facts(data: object) -> RequestFacts:
+    return RequestFacts.model_validate(data or {})
 
 
 def unquoted(request: str) -> str:

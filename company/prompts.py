@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
 
 from company.config import PROJECT_ROOT
 
 PROMPT_DIR = PROJECT_ROOT / "prompts"
+T = TypeVar("T")
+
+
+def load_data_file(path: Path, parse: Callable[[Any], T]) -> T:
+    """A YAML data file of the prompts (worked examples, request facts) as ``parse`` makes it
+    of the loaded YAML; read and parsed again only when the file changes."""
+    stat = path.stat()
+    return _parsed(path, stat.st_mtime_ns, stat.st_size, parse)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: Path, mtime_ns: int, size: int, parse: Callable[[Any], Any]) -> Any:
+    return parse(yaml.safe_load(path.read_text()))
 
 
 def template_name(action: str) -> str:

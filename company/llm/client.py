@@ -108,6 +108,11 @@ class LLM:
         """A handle that books every call to the named role (and says which action asks)."""
         return RoleLLM(self, role, action)
 
+    def _options(self, reask: Reask | None) -> dict[str, Any]:
+        """The sampling options of a call: ``RESAMPLE_OPTIONS`` over the client's own when the
+        server rejected the previous answer (the same prompt at temperature 0 repeats it)."""
+        return {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else self.options
+
     async def chat(
         self,
         messages: list[dict[str, str]],
@@ -126,8 +131,7 @@ class LLM:
         then the call fails; recorded answers are replayed as they are. ``role`` and ``action``
         travel on the request (who asks); only ``role`` scopes the cache key, as before;
         ``reask`` says why this call asks again (for the LLM_CALL event)."""
-        options = {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else (
-            self.options)
+        options = self._options(reask)
         request = ChatRequest(
             model=model or self.model, messages=messages, json_schema=json_schema,
             options=options, role=role, action=action,
@@ -301,8 +305,7 @@ class LLM:
         call; checking the calls against the tools is the caller's job."""
         reask: Reask | None = None
         while True:
-            options = {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else (
-                self.options)
+            options = self._options(reask)
             request = ChatRequest(
                 model=model or self.model, messages=messages, tools=tools,
                 tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
