@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
@@ -14,6 +15,7 @@ from actions.input_values import STEP_REF, map_strings, strings_in
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
+from actions.plan_merge import chained_texts, merged_plan
 from actions.plan_repairs import fetched_addresses, subtraction_order
 from actions.request_notes import (
     action_doubts,
@@ -31,6 +33,9 @@ from company.payloads import Analysis, Plan, PlanStep, StepResult
 PLAN_PROMPT = "WritePlan"
 """The prompt a plan is asked with (and the action its LLM calls are booked to), whoever asks:
 WritePlan, or RunGraphs when an SOP has no Planner."""
+PLAN_MERGED = "plan_merged"
+"""The PROGRESS event's ``what`` when a re-asked plan that swapped a step for the one its doubt
+asked for runs merged with the doubted plan (``plan_merge.merged_plan``)."""
 DOUBTS_UNRESOLVED = "plan_doubts_unresolved"
 """The PROGRESS event's ``what`` when a doubted plan's re-ask is no less doubtful: the first
 plan runs (a 0.5B answered "use the 4" by dropping the 12000 as well)."""
@@ -154,9 +159,10 @@ def _without_neutral_steps(action: Action, plan: Plan, request: str) -> Plan:
 
 def _repaired(action: Action, plan: Plan, request: str) -> Plan:
     """The plan after the repairs the request or the plan decide (``plan_repairs``,
-    ``request_notes.implied_operands``), each said as an event: a subtraction's operand order,
-    a web address given as a reference, the number a calculation that changes nothing is
-    missing (24 hours a day, squaring's 2)."""
+    ``request_notes.implied_operands``, ``plan_merge.chained_texts``), each said as an event: a
+    subtraction's operand order, a web address given as a reference, the number a calculation
+    that changes nothing is missing (24 hours a day, squaring's 2), the changed text a step
+    asked for after a change gets (the words of the line after the replacement)."""
     plan, reordered = subtraction_order(plan, request)
     if reordered:
         action.ctx.event(EventKind.PROGRESS, what="plan_operands_reordered", changes=reordered)
@@ -167,6 +173,10 @@ def _repaired(action: Action, plan: Plan, request: str) -> Plan:
     plan, implied = implied_operands(plan, request)
     if implied:
         action.ctx.event(EventKind.PROGRESS, what="plan_operands_implied", changes=implied)
+    plan, chained = chained_texts(plan, request)
+    if chained:
+        action.ctx.event(EventKind.PROGRESS, what="plan_texts_chained", changes=chained)
+        plan = derive_dependencies(plan)
     return plan
 
 
@@ -345,12 +355,50 @@ def analysis_text(analysis: Analysis) -> str:
     return "\n".join([analysis.summary, *(item.text for item in analysis.action_items)])
 
 
+@dataclass
+class PlanChecks:
+    """What a valid plan is checked against: the catalogue it runs on, the examples its prompt
+    showed, and the Boss's words (else the Analyst's)."""
+
+    catalogue: Any
+    shown: list[PlanExample]
+    request: str
+    earlier: Sequence[str]
+    analysis: str
+
+    def problems(self, plan: Plan) -> list[str]:
+        """What makes the plan invalid: ``plan_problems``, and an example copied as it was."""
+        return plan_problems(plan, self.catalogue) + copied_from_examples(
+            plan, self.shown, self.request or self.analysis)
+
+    def doubts(self, plan: Plan) -> list[str]:
+        """What a valid plan seems to get wrong (``plan_doubts``, ``request_notes``)."""
+        described, graphs = self.catalogue.describe(), self.catalogue.names()
+        return (plan_doubts(plan, self.request, self.earlier)
+                + action_doubts(plan, self.request, described, graphs)
+                + missing_graph_doubts(plan, self.request, graphs))
+
+
+def _merged(action: Action, doubted: Plan, reasked: Plan, request: str,
+            checks: PlanChecks) -> tuple[Plan, list[str]] | None:
+    """The doubted plan merged with the steps its re-ask added (``plan_merge.merged_plan``),
+    repaired, with its doubts; None when there is nothing to merge or the merge is invalid."""
+    merged = merged_plan(doubted, reasked)
+    if merged is None:
+        return None
+    merged = _repaired(action, derive_dependencies(merged), request)
+    if checks.problems(merged):
+        return None
+    return merged, checks.doubts(merged)
+
+
 async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
                      exclude: Collection[str] = ()) -> Plan:
     """Ask for a plan (constrained by the catalogue's plan schema, minus the ``exclude``d
     graphs), derive its dependencies and re-ask with its problems until it is valid (bounded);
     each rejected plan is an event. A valid plan with doubts is re-asked once; the re-asked
-    plan runs only when it has fewer doubts, else the first one does."""
+    plan runs only when it has fewer doubts, else the first one does, unless the two merged
+    (the first with the steps of graphs it lacked that the re-ask added) have fewer still."""
     catalogue = action.ctx.services.catalogue().without(exclude)
     attempts = int(action.ctx.options.get("max_plan_fixes", 2)) + 1
     schema = plan_schema(catalogue)
@@ -361,6 +409,7 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
     # the notes are short (a line each): the budget's reserve for feedback holds them
     notes = request_notes(request or analysis_text(analysis), described)
     llm = action.ctx.llm.for_action(PLAN_PROMPT)
+    checks = PlanChecks(catalogue, shown, request, earlier, analysis_text(analysis))
     problems: list[str] = []
     doubted: Plan | None = None  # a valid plan re-asked once for its doubts (plan_doubts.py)
     first_doubts: list[str] = []
@@ -383,12 +432,15 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         if unquoted:
             action.ctx.event(EventKind.PROGRESS, what="plan_quotes_removed", inputs=unquoted)
         plan = _repaired(action, plan, request)
-        found = plan_problems(plan, catalogue) + copied_from_examples(
-            plan, shown, request or analysis_text(analysis))
+        found = checks.problems(plan)
         if not found:
-            doubts = (plan_doubts(plan, request, earlier)
-                      + action_doubts(plan, request, described, catalogue.names())
-                      + missing_graph_doubts(plan, request, catalogue.names()))
+            doubts = checks.doubts(plan)
+            if doubted is not None:
+                merged = _merged(action, doubted, plan, request, checks)
+                if merged is not None and len(merged[1]) < min(len(doubts), len(first_doubts)):
+                    action.ctx.event(EventKind.PROGRESS, what=PLAN_MERGED,
+                                     steps=[step.graph for step in merged[0].steps])
+                    return _without_neutral_steps(action, merged[0], request)
             if doubted is not None and len(doubts) >= len(first_doubts):
                 action.ctx.event(EventKind.PROGRESS, what=DOUBTS_UNRESOLVED, doubts=doubts)
                 return _without_neutral_steps(action, doubted, request)

@@ -63,6 +63,15 @@ class WorldActions(BaseModel):
     doubt: str
 
 
+class TextChange(BaseModel):
+    """A graph that changes a text it is given: the input holding the text, the output holding
+    the changed text, and the input naming what it takes out."""
+
+    text: str
+    changed: str
+    removed: str
+
+
 class RequestFacts(BaseModel):
     """The contents of the facts file."""
 
@@ -70,6 +79,7 @@ class RequestFacts(BaseModel):
     math_words: list[MathWord] = []
     actions: WorldActions
     graph_cues: dict[str, list[str]] = {}
+    text_changes: dict[str, TextChange] = {}
 
 
 def load_facts(path: Path = FACTS_FILE) -> RequestFacts:
@@ -234,10 +244,10 @@ def request_notes(request: str, described: str, facts: RequestFacts | None = Non
     return unit_facts(request, facts) + math_word_facts(request, facts) + actions
 
 
-def asked_graphs(request: str, graphs: Collection[str], facts: RequestFacts | None = None
-                 ) -> dict[str, str]:
-    """The graphs of ``graphs`` that the request asks for in words (``graph_cues``): graph ->
-    the words that ask for it ("how many characters")."""
+def _cue_matches(request: str, graphs: Collection[str], facts: RequestFacts | None = None
+                 ) -> dict[str, re.Match[str]]:
+    """Per graph of ``graphs`` that the request asks for in words, the first cue that matches
+    (in the request lower-cased, its quoted texts blanked and its spaces collapsed)."""
     facts = facts or load_facts()
     text = " ".join(unquoted(request).lower().split())
     found = {}
@@ -246,9 +256,25 @@ def asked_graphs(request: str, graphs: Collection[str], facts: RequestFacts | No
             continue
         for pattern in patterns:
             if match := re.search(pattern, text):
-                found[graph] = match.group(0)
+                found[graph] = match
                 break
     return found
+
+
+def asked_graphs(request: str, graphs: Collection[str], facts: RequestFacts | None = None
+                 ) -> dict[str, str]:
+    """The graphs of ``graphs`` that the request asks for in words (``graph_cues``): graph ->
+    the words that ask for it ("how many characters")."""
+    return {graph: match.group(0)
+            for graph, match in _cue_matches(request, graphs, facts).items()}
+
+
+def cue_positions(request: str, graphs: Collection[str], facts: RequestFacts | None = None
+                  ) -> dict[str, int]:
+    """Where the request first asks for each graph of ``graphs`` in words: graph -> position,
+    to tell what it asks for first ("replace …, then count the words")."""
+    return {graph: match.start()
+            for graph, match in _cue_matches(request, graphs, facts).items()}
 
 
 def missing_graph_doubts(plan: Plan, request: str, graphs: Collection[str],

@@ -1,0 +1,140 @@
+"""Joining steps a small model planned apart: a re-asked plan that swapped a step for the one its
+doubt asked for is merged with the plan it answers, and a step given the very text an earlier
+step changes gets the changed text when the request asks for it after the change.
+
+Both return plans whose ``depends_on`` the caller derives again
+(``planning.derive_dependencies``)."""
+
+from __future__ import annotations
+
+from actions.input_values import STEP_REF, map_strings, strings_in
+from actions.request_notes import RequestFacts, TextChange, cue_positions, load_facts
+from company.payloads import Plan, PlanStep
+
+
+def step_refs(step: PlanStep) -> set[str]:
+    """The ids of the steps a step's inputs refer to."""
+    return {m.group(1) for text in strings_in(step.inputs) for m in STEP_REF.finditer(text)}
+
+
+def _renamed(step: PlanStep, new_id: dict[str, str]) -> PlanStep:
+    """The step with its id and its references to other steps renamed by ``new_id``."""
+
+    def follow(text: str) -> str:
+        return STEP_REF.sub(lambda m: "{{ " + f"{new_id.get(m.group(1), m.group(1))}."
+                            f"{m.group(2)}" + " }}", text)
+
+    return step.model_copy(update={"id": new_id.get(step.id, step.id),
+                                   "inputs": map_strings(step.inputs, follow)})
+
+
+def renumbered(steps: list[PlanStep], notes: str = "") -> Plan:
+    """The steps as a plan with ids ``s1``, ``s2``, … in their order, each reference to a step
+    following its new id."""
+    new_id = {step.id: f"s{n}" for n, step in enumerate(steps, 1)}
+    return Plan(steps=[_renamed(step, new_id) for step in steps], notes=notes)
+
+
+def merged_plan(first: Plan, second: Plan) -> Plan | None:
+    """``first`` with the steps of ``second`` that run a graph no step of ``first`` runs
+    appended (renumbered after ``first``'s); None when ``second`` adds no such step, or when
+    one uses the output of a step it does not add.
+
+    Asked for the ``answer_question`` step its plan lacked, a 1.5B model swapped its
+    ``word_count`` step for it instead of adding it: each plan did half the request."""
+    planned = {step.graph for step in first.steps}
+    added = [step for step in second.steps if step.graph not in planned]
+    ids = {step.id for step in added}
+    if not added or any(step_refs(step) - ids for step in added):
+        return None
+    # the added steps' ids kept apart from the first plan's until the whole plan is renumbered
+    apart = {step.id: f"added{n}" for n, step in enumerate(added, 1)}
+    notes = " ".join(dict.fromkeys(part for part in (first.notes.strip(), second.notes.strip())
+                                   if part))
+    return renumbered([*first.steps, *(_renamed(step, apart) for step in added)], notes)
+
+
+def chained_texts(plan: Plan, request: str, facts: RequestFacts | None = None
+                  ) -> tuple[Plan, list[str]]:
+    """The plan with each step given, word for word, the text an earlier step changes
+    (``text_changes``: ``replace_text``'s ``text``) given the changed text instead, and what
+    was changed; the steps reordered so each comes after what it uses, and renumbered.
+
+    A second change of the same text takes the first's result ("put Priya in place of {name}
+    and then A-1042 in place of {id}"). Any other step takes the last change's result when the
+    request asks for its graph after the change graph ("replace ERROR with WARN and then count
+    the words": ``graph_cues`` positions) and none of its other inputs holds a text a change
+    took out (splitting on the ";" a replacement removed needs the original)."""
+    facts = facts or load_facts()
+    asked = cue_positions(request, {step.graph for step in plan.steps}, facts)
+    steps = list(plan.steps)
+    chains: dict[str, list[PlanStep]] = {}  # a changed text -> its changes, in plan order
+    changes: list[str] = []
+    for n, step in enumerate(steps):
+        spec = facts.text_changes.get(step.graph)
+        text = _literal(step.inputs.get(spec.text)) if spec else None
+        if spec is None or text is None:
+            continue
+        if text in chains:
+            last = chains[text][-1]
+            step = _given(step, [spec.text], last, facts.text_changes[last.graph])
+            steps[n] = step
+            changes.append(f"{step.id}.{spec.text} -> {last.id}.{spec.changed}")
+        chains.setdefault(text, []).append(step)
+    for n, step in enumerate(steps):
+        if step.graph in facts.text_changes:
+            continue
+        for text, chain in chains.items():
+            names = [name for name, value in step.inputs.items() if _literal(value) == text]
+            first, last = chain[0], chain[-1]
+            if not names or not _asked_after(step.graph, first.graph, asked) or _uses_removed(
+                    step, names, chain, facts):
+                continue
+            step = _given(step, names, last, facts.text_changes[last.graph])
+            steps[n] = step
+            changes.append(f"{step.id}.{names[0]} -> {last.id}."
+                           f"{facts.text_changes[last.graph].changed}")
+            break
+    if not changes:
+        return plan, []
+    return renumbered(_ordered(steps), plan.notes), changes
+
+
+def _literal(value: object) -> str | None:
+    """An input's text when it is given word for word (not a reference to a step)."""
+    if not isinstance(value, str) or not value.strip() or STEP_REF.search(value):
+        return None
+    return value.strip()
+
+
+def _given(step: PlanStep, names: list[str], change: PlanStep, spec: TextChange) -> PlanStep:
+    """The step with its inputs ``names`` given ``change``'s changed text."""
+    output = "{{ " + f"{change.id}.{spec.changed}" + " }}"
+    return step.model_copy(update={"inputs": {**step.inputs, **dict.fromkeys(names, output)}})
+
+
+def _asked_after(graph: str, change_graph: str, asked: dict[str, int]) -> bool:
+    """Whether the request asks for ``graph`` after ``change_graph`` (by their cues)."""
+    return graph in asked and change_graph in asked and asked[graph] > asked[change_graph]
+
+
+def _uses_removed(step: PlanStep, names: list[str], chain: list[PlanStep],
+                  facts: RequestFacts) -> bool:
+    """Whether the step's other inputs hold a text one of the changes takes out."""
+    others = strings_in([value for name, value in step.inputs.items() if name not in names])
+    removed = [change.inputs.get(facts.text_changes[change.graph].removed) for change in chain]
+    return any(isinstance(gone, str) and gone and gone in text
+               for gone in removed for text in others)
+
+
+def _ordered(steps: list[PlanStep]) -> list[PlanStep]:
+    """The steps with each one after the steps it uses, in their order otherwise."""
+    ids = {step.id for step in steps}
+    done: list[PlanStep] = []
+    waiting = list(steps)
+    while waiting:
+        placed = {step.id for step in done}
+        ready = next((step for step in waiting if step_refs(step) & ids <= placed), waiting[0])
+        done.append(ready)
+        waiting.remove(ready)
+    return done
