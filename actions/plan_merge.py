@@ -58,7 +58,8 @@ def chained_texts(plan: Plan, request: str, facts: RequestFacts | None = None
                   ) -> tuple[Plan, list[str]]:
     """The plan with each step given, word for word, the text an earlier step changes
     (``text_changes``: ``replace_text``'s ``text``) given the changed text instead, and what
-    was changed; the steps reordered so each comes after what it uses, and renumbered.
+    was changed (in the step ids as written); the steps reordered so each comes after what it
+    uses, and renumbered.
 
     A second change of the same text takes the first's result ("put Priya in place of {name}
     and then A-1042 in place of {id}"). Any other step takes the last change's result when the

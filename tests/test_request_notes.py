@@ -9,6 +9,7 @@ import pytest
 from actions.request_notes import (
     action_doubts,
     asked_graphs,
+    cue_positions,
     implied_operands,
     load_facts,
     math_word_facts,
@@ -161,6 +162,14 @@ def test_what_a_request_asks_for_in_words_names_its_graph(request_text, asked):
 ])
 def test_a_request_that_asks_no_such_thing_names_no_graph(request_text):
     assert asked_graphs(request_text, CATALOGUE.names()) == {}
+
+
+def test_where_a_request_asks_for_each_graph_orders_what_it_asks():
+    request_text = "Take 'the cat sat', swap cat for dog, and tell me how many characters it has."
+    at = cue_positions(request_text, CATALOGUE.names())
+    assert set(at) == {"replace_text", "word_count"}
+    assert at["replace_text"] < at["word_count"]
+    assert cue_positions(request_text, ["calculate"]) == {}
 
 
 def test_a_plan_without_the_asked_graph_is_doubted():

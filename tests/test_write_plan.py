@@ -525,3 +525,53 @@ async def test_no_steps_for_a_request_that_also_asks_what_a_graph_does_is_doubte
     assert '- the request also asks "Also, how many minutes are in 2.5 hours?"' in (
         h.prompts("WritePlan")[1])
     assert [d["what"] for _, d in h.events] == ["plan_doubted"]
+
+
+async def test_a_re_ask_that_swapped_its_step_for_the_asked_one_runs_merged(config, store):
+    """A 1.5B model asked for the answer_question step its plan lacked dropped its word_count
+    step for it: the two plans run as one."""
+    counted = {"steps": [{"id": "s1", "purpose": "length", "graph": "word_count",
+                          "inputs": {"text": "carpe diem"}}], "notes": ""}
+    meant = {"steps": [{"id": "s1", "purpose": "meaning", "graph": "answer_question",
+                        "inputs": {"question": "What does carpe diem mean?"}}], "notes": ""}
+    h = planner(config, store, [counted, meant])
+    h.remember("How many characters is the phrase 'carpe diem', and what does it mean?",
+               UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert [(s.id, s.graph) for s in out.payload.steps] == [
+        ("s1", "word_count"), ("s2", "answer_question")]
+    assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_merged"]
+    assert len(h.provider.calls_for("WritePlan")) == 2
+
+
+async def test_a_re_ask_that_adds_what_was_asked_is_not_merged(config, store):
+    counted = {"steps": [{"id": "s1", "purpose": "length", "graph": "word_count",
+                          "inputs": {"text": "carpe diem"}}], "notes": ""}
+    both = {"steps": [*counted["steps"], {"id": "s2", "purpose": "meaning",
+                                          "graph": "answer_question",
+                                          "inputs": {"question": "What does carpe diem mean?"}}]}
+    h = planner(config, store, [counted, both])
+    h.remember("How many characters is the phrase 'carpe diem', and what does it mean?",
+               UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload == Plan.model_validate(both).model_copy(update={"notes": ""})
+    assert [d["what"] for _, d in h.events] == ["plan_doubted"]
+
+
+async def test_a_count_asked_after_a_replacement_is_given_the_replaced_text(config, store):
+    line = "ERROR: disk full; ERROR: retry failed"
+    apart = {"steps": [
+        {"id": "s1", "purpose": "count", "graph": "word_count", "inputs": {"text": line}},
+        {"id": "s2", "purpose": "replace", "graph": "replace_text",
+         "inputs": {"text": line, "old": "ERROR", "new": "WARN"}}], "notes": ""}
+    h = planner(config, store, [apart])
+    h.remember(f"In '{line}', replace ERROR with WARN and then count the words of the new line.",
+               UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert [(s.id, s.graph, s.depends_on) for s in out.payload.steps] == [
+        ("s1", "replace_text", []), ("s2", "word_count", ["s1"])]
+    assert out.payload.steps[1].inputs == {"text": "{{ s1.replaced }}"}
+    assert [d["what"] for _, d in h.events] == ["plan_texts_chained"]

@@ -1,0 +1,104 @@
+"""plan_merge: a re-asked plan merged with the doubted plan it answers, and a step given the
+text an earlier-asked replacement changes given the changed text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actions.plan_merge import chained_texts, merged_plan, renumbered
+from company.payloads import Plan, PlanStep
+
+LINE = "ERROR: disk full; ERROR: retry failed"
+REPLACE = {"graph": "replace_text", "inputs": {"text": LINE, "old": "ERROR", "new": "WARN"}}
+COUNT = {"graph": "word_count", "inputs": {"text": LINE}}
+
+
+def plan(*steps: dict[str, Any]) -> Plan:
+    return Plan(steps=[PlanStep(id=f"s{n}", **step) for n, step in enumerate(steps, 1)])
+
+
+def shape(p: Plan) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(s.id, s.graph, s.inputs) for s in p.steps]
+
+
+def test_renumbering_keeps_each_reference_on_its_step():
+    steps = [PlanStep(id="s7", graph="calculate", inputs={"a": 1, "b": 2, "operation": "Add"}),
+             PlanStep(id="s3", graph="word_count", inputs={"text": "{{ s7.result }} apples"})]
+    assert shape(renumbered(steps, "n")) == [
+        ("s1", "calculate", {"a": 1, "b": 2, "operation": "Add"}),
+        ("s2", "word_count", {"text": "{{ s1.result }} apples"})]
+
+
+def test_a_re_ask_that_swapped_a_step_is_merged_with_the_plan_it_answers():
+    counted = plan({"graph": "word_count", "inputs": {"text": "carpe diem"}})
+    asked = plan({"graph": "answer_question", "inputs": {"question": "What does carpe diem mean?"}})
+    merged = merged_plan(counted, asked)
+    assert merged is not None
+    assert shape(merged) == [
+        ("s1", "word_count", {"text": "carpe diem"}),
+        ("s2", "answer_question", {"question": "What does carpe diem mean?"})]
+
+
+def test_added_steps_keep_their_references_among_themselves():
+    first = plan({"graph": "word_count", "inputs": {"text": "a b"}})
+    second = plan({"graph": "calculate", "inputs": {"a": 2, "b": 3, "operation": "Add"}},
+                  {"graph": "compare_values",
+                   "inputs": {"a": "{{ s1.result }}", "b": 5, "operator": "=="}},
+                  {"graph": "word_count", "inputs": {"text": "other"}})
+    merged = merged_plan(first, second)
+    assert merged is not None
+    assert [(s.id, s.graph) for s in merged.steps] == [
+        ("s1", "word_count"), ("s2", "calculate"), ("s3", "compare_values")]
+    assert merged.steps[2].inputs["a"] == "{{ s2.result }}"
+
+
+def test_nothing_to_merge_when_the_re_ask_adds_no_graph_or_needs_a_step_it_does_not_add():
+    counted = plan(COUNT)
+    assert merged_plan(counted, plan(COUNT)) is None
+    assert merged_plan(counted, plan()) is None
+    uses_count = plan(COUNT, {"graph": "calculate", "inputs": {
+        "a": "{{ s1.word_count }}", "b": 2, "operation": "Multiply"}})
+    assert merged_plan(counted, uses_count) is None
+
+
+def test_a_count_asked_after_a_replacement_counts_the_replaced_text():
+    request = f"In '{LINE}', replace ERROR with WARN and then count the words of the new line."
+    chained, changes = chained_texts(plan(COUNT, REPLACE), request)
+    assert shape(chained) == [("s1", "replace_text", REPLACE["inputs"]),
+                              ("s2", "word_count", {"text": "{{ s1.replaced }}"})]
+    assert changes == ["s1.text -> s2.replaced"]
+
+
+def test_a_count_asked_before_the_replacement_counts_the_text_as_given():
+    request = f"Count the words of '{LINE}', and replace ERROR with WARN in it."
+    assert chained_texts(plan(COUNT, REPLACE), request) == (plan(COUNT, REPLACE), [])
+
+
+def test_a_second_replacement_in_the_same_text_takes_the_first_ones_result():
+    template = "Dear {name}, your order {id} has shipped"
+    first = {"graph": "replace_text", "inputs": {"text": template, "old": "{name}", "new": "P"}}
+    second = {"graph": "replace_text", "inputs": {"text": template, "old": "{id}", "new": "A1"}}
+    counted = {"graph": "word_count", "inputs": {"text": template}}
+    request = (f"In '{template}', put P in place of {{name}} and then A1 in place of {{id}}, "
+               "then count the characters.")
+    chained, changes = chained_texts(plan(first, second, counted), request)
+    assert [s.inputs["text"] for s in chained.steps] == [
+        template, "{{ s1.replaced }}", "{{ s2.replaced }}"]
+    assert changes == ["s2.text -> s1.replaced", "s3.text -> s2.replaced"]
+
+
+def test_a_split_on_what_the_replacement_took_out_keeps_the_original():
+    """"Replace the semicolons with commas … then give me the addresses one by one": splitting
+    the new text on ";" would find one part."""
+    emails = "a@x.com; b@x.com"
+    replace = {"graph": "replace_text", "inputs": {"text": emails, "old": ";", "new": ","}}
+    split = {"graph": "split_text", "inputs": {"text": emails, "delimiter": ";"}}
+    request = f"Replace the semicolons with commas in '{emails}' and then split them one by one."
+    assert chained_texts(plan(replace, split), request)[1] == []
+
+
+def test_a_step_given_another_text_or_a_request_without_cues_is_left_alone():
+    other = {"graph": "word_count", "inputs": {"text": "something else"}}
+    request = f"In '{LINE}', replace ERROR with WARN and then count the words."
+    assert chained_texts(plan(REPLACE, other), request)[1] == []
+    assert chained_texts(plan(REPLACE, COUNT), f"Do things with '{LINE}'.")[1] == []
