@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from actions.input_values import holds_reference, strings_in
-from actions.plan_repairs import WEB_ADDRESS
+from actions.plan_repairs import WEB_ADDRESS, given_text
 from actions.report_checks import (
-    QUOTED,
     KnownNumbers,
     listed,
     number_words,
@@ -98,24 +97,6 @@ def percent_doubts(plan: Plan, request: str) -> list[str]:
                               f"{number:g}%, which is {number / 100:g} as a factor")
                 break
     return doubts
-
-
-GIVEN_TEXT = re.compile(r"\b(?P<intro>this|the following)\b(?P<noun>[^:\n]{0,40}):[ \t]*"
-                        r"(?P<text>\S.*?)\s*$", re.IGNORECASE | re.DOTALL)
-"""A text the request gives after a colon, to its end ("for this line: ...")."""
-
-
-def given_text(request: str) -> str | None:
-    """The text a request gives after "this line:" (or "the following:"), when quotes inside
-    it do not wrap all of it (``"Don't panic," she said. "It's only a 3.5% dip."``): the whole
-    text is what is asked about, not its quoted parts. None otherwise."""
-    match = GIVEN_TEXT.search(request)
-    if not match:
-        return None
-    text = match.group("text")
-    if not quoted_spans(text) or QUOTED.fullmatch(text):
-        return None
-    return text
 
 
 def unused_quote_doubts(plan: Plan, request: str) -> list[str]:

@@ -1,13 +1,14 @@
 """Plan repairs the code makes itself, where the request or the plan already decides the answer:
-the order of a subtraction the request words as "A from B", and a web address a step was given
-as a reference to another step's output."""
+the order of a subtraction the request words as "A from B", a web address a step was given as a
+reference to another step's output, and the whole of a text given after "this line:" where a
+step took only a quoted part of it."""
 
 from __future__ import annotations
 
 import re
 
 from actions.input_values import STEP_REF
-from actions.report_checks import numbers_in
+from actions.report_checks import QUOTED, numbers_in, quoted_spans
 from company.grounding import as_number
 from company.payloads import Plan
 
@@ -58,6 +59,54 @@ def fetched_addresses(plan: Plan) -> tuple[Plan, list[str]]:
             fetched[step.id] = address.strip()
         steps.append(step)
     return plan.model_copy(update={"steps": steps}), changes
+
+
+GIVEN_TEXT = re.compile(r"\b(?P<intro>this|the following)\b(?P<noun>[^:\n]{0,40}):[ \t]*"
+                        r"(?P<text>\S.*?)\s*$", re.IGNORECASE | re.DOTALL)
+"""A text the request gives after a colon, to its end ("for this line: ...")."""
+
+
+def given_text(request: str) -> str | None:
+    """The text a request gives after "this line:" (or "the following:"), when quotes inside
+    it do not wrap all of it (``"Don't panic," she said. "It's only a 3.5% dip."``): the whole
+    text is what is asked about, not its quoted parts. None otherwise."""
+    match = GIVEN_TEXT.search(request)
+    if not match:
+        return None
+    text = match.group("text")
+    if not quoted_spans(text) or QUOTED.fullmatch(text):
+        return None
+    return text
+
+
+def whole_given_text(plan: Plan, request: str) -> tuple[Plan, list[str]]:
+    """The plan with each input that is one quoted part of the request's ``given_text`` given
+    the whole text, when no step has it already, and what was changed. Both models counted
+    ``Don't panic,`` for "the word count … for this line: "Don't panic," she said. "It's only
+    a 3.5% dip."", also after the doubt named the whole line."""
+    whole = given_text(request)
+    if whole is None:
+        return plan, []
+    if any(whole in str(value) for step in plan.steps for value in step.inputs.values()):
+        return plan, []
+    parts = set(quoted_spans(whole))
+    changes: list[str] = []
+    steps = []
+    for step in plan.steps:
+        inputs = dict(step.inputs)
+        for name, value in step.inputs.items():
+            if isinstance(value, str) and _unwrapped(value) in parts:
+                inputs[name] = whole
+                changes.append(f"{step.id}.{name}")
+        steps.append(step.model_copy(update={"inputs": inputs}))
+    return plan.model_copy(update={"steps": steps}), changes
+
+
+def _unwrapped(value: str) -> str:
+    """A text without the one pair of quote marks around all of it, if it has them."""
+    text = value.strip()
+    match = QUOTED.fullmatch(text)
+    return next((group for group in match.groups() if group is not None), text) if match else text
 
 
 def _taken_from(request: str) -> list[tuple[float, float]]:

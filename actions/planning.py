@@ -16,7 +16,7 @@ from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from actions.plan_merge import chained_texts, merged_plan
-from actions.plan_repairs import fetched_addresses, subtraction_order
+from actions.plan_repairs import fetched_addresses, subtraction_order, whole_given_text
 from actions.request_notes import (
     action_doubts,
     implied_operands,
@@ -162,7 +162,11 @@ def _repaired(action: Action, plan: Plan, request: str) -> Plan:
     ``request_notes.implied_operands``, ``plan_merge.chained_texts``), each said as an event: a
     subtraction's operand order, a web address given as a reference, the number a calculation
     that changes nothing is missing (24 hours a day, squaring's 2), the changed text a step
-    asked for after a change gets (the words of the line after the replacement)."""
+    asked for after a change gets (the words of the line after the replacement), the whole of
+    a text given after "this line:" that a step took a quoted part of."""
+    plan, whole = whole_given_text(plan, request)
+    if whole:
+        action.ctx.event(EventKind.PROGRESS, what="plan_given_text_restored", inputs=whole)
     plan, reordered = subtraction_order(plan, request)
     if reordered:
         action.ctx.event(EventKind.PROGRESS, what="plan_operands_reordered", changes=reordered)

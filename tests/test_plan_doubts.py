@@ -9,7 +9,6 @@ import pytest
 
 from actions.plan_doubts import (
     address_search_doubts,
-    given_text,
     made_up_calculation_doubts,
     mentions_number,
     plan_doubts,
@@ -175,17 +174,6 @@ def test_a_web_search_for_a_web_address_is_doubted() -> None:
 DIALOGUE = ('I need the word count and the character count for this line: "Don\'t panic," she '
             'said. "It\'s only a 3.5% dip."')
 LINE = '"Don\'t panic," she said. "It\'s only a 3.5% dip."'
-
-
-@pytest.mark.parametrize("request_text, text", [
-    (DIALOGUE, LINE),
-    ("Count the words of the following: 'Hi', she said, 'bye'.", "'Hi', she said, 'bye'."),
-    ('How long is this SMS in characters: "Running 10 min late!"', None),  # one quoted text
-    ("Which slogan is longer: 'Think different' or 'Just do it'?", None),  # no "this"
-    ("How many words are in this sentence: The review moved to Thursday.", None),  # no quotes
-])
-def test_a_text_given_after_this_line_with_quotes_inside_is_one_text(request_text, text):
-    assert given_text(request_text) == text
 
 
 def test_the_quoted_parts_of_a_given_text_counted_apart_are_doubted_as_the_whole_text():

@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from actions.plan_repairs import fetched_addresses, subtraction_order
+from actions.plan_repairs import (
+    fetched_addresses,
+    given_text,
+    subtraction_order,
+    whole_given_text,
+)
 from company.payloads import Plan
 
 
@@ -68,3 +73,41 @@ def test_other_references_and_addresses_stay() -> None:
     )
     fixed, changes = fetched_addresses(steps)
     assert fixed == steps and changes == []
+
+
+DIALOGUE = ('I need the word count and the character count for this line: "Don\'t panic," she '
+            'said. "It\'s only a 3.5% dip."')
+LINE = '"Don\'t panic," she said. "It\'s only a 3.5% dip."'
+
+
+@pytest.mark.parametrize("request_text, text", [
+    (DIALOGUE, LINE),
+    ("Count the words of the following: 'Hi', she said, 'bye'.", "'Hi', she said, 'bye'."),
+    ('How long is this SMS in characters: "Running 10 min late!"', None),  # one quoted text
+    ("Which slogan is longer: 'Think different' or 'Just do it'?", None),  # no "this"
+    ("How many words are in this sentence: The review moved to Thursday.", None),  # no quotes
+])
+def test_a_text_given_after_this_line_with_quotes_inside_is_one_text(request_text, text):
+    assert given_text(request_text) == text
+
+
+def count(text: str, step_id: str = "s1") -> dict[str, Any]:
+    return {"id": step_id, "graph": "word_count", "purpose": "p", "inputs": {"text": text}}
+
+
+def test_a_quoted_part_of_a_given_text_is_given_the_whole_text():
+    """Both models counted "Don't panic," alone, also after the doubt named the whole line."""
+    repaired, changes = whole_given_text(plan(count("Don't panic,"),
+                                              count('"It\'s only a 3.5% dip."', "s2")), DIALOGUE)
+    assert [s.inputs["text"] for s in repaired.steps] == [LINE, LINE]
+    assert changes == ["s1.text", "s2.text"]
+
+
+def test_a_plan_that_has_the_whole_given_text_or_other_texts_is_left_alone():
+    whole = plan(count(LINE), count("Don't panic,", "s2"))
+    assert whole_given_text(whole, DIALOGUE) == (whole, [])
+    other = plan(count("she said"))
+    assert whole_given_text(other, DIALOGUE) == (other, [])
+    slogans = plan(count("Think different"))
+    request = "Which slogan is longer: 'Think different' or 'Just do it'?"
+    assert whole_given_text(slogans, request) == (slogans, [])

@@ -575,3 +575,18 @@ async def test_a_count_asked_after_a_replacement_is_given_the_replaced_text(conf
         ("s1", "replace_text", []), ("s2", "word_count", ["s1"])]
     assert out.payload.steps[1].inputs == {"text": "{{ s1.replaced }}"}
     assert [d["what"] for _, d in h.events] == ["plan_texts_chained"]
+
+
+async def test_a_quoted_part_of_the_given_line_is_given_the_whole_line_without_a_re_ask(
+        config, store):
+    line = '"Don\'t panic," she said. "It\'s only a 3.5% dip."'
+    part = {"steps": [{"id": "s1", "purpose": "count", "graph": "word_count",
+                       "inputs": {"text": "Don't panic,"}}], "notes": ""}
+    h = planner(config, store, [part])
+    h.remember(f"I need the word count and the character count for this line: {line}",
+               UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload.steps[0].inputs == {"text": line}
+    assert [d["what"] for _, d in h.events] == ["plan_given_text_restored"]
+    assert len(h.provider.calls_for("WritePlan")) == 1
