@@ -172,6 +172,34 @@ def address_search_doubts(plan: Plan) -> list[str]:
             and WEB_ADDRESS.fullmatch(query.strip())]
 
 
+EXTRACT = ("extract_text", "text", "pattern")
+"""The graph that finds the parts of a text a pattern matches, and its two inputs."""
+
+
+def literal_extract_doubts(plan: Plan) -> list[str]:
+    """An extraction whose pattern matches only itself in a text that holds it word for word:
+    it finds nothing the step was not given (a 1.5B model "extracted" '1.5 vacation days per
+    month' from the policy it was asked a question about)."""
+    graph, text_input, pattern_input = EXTRACT
+    doubts = []
+    for step in plan.steps:
+        text, pattern = step.inputs.get(text_input), step.inputs.get(pattern_input)
+        if step.graph != graph or not isinstance(text, str) or not isinstance(pattern, str):
+            continue
+        if not pattern or holds_reference(text) or holds_reference(pattern):
+            continue
+        try:
+            found = re.findall(pattern, text)
+        except re.error:
+            continue
+        if found and all(match == pattern for match in found):
+            doubts.append(f"step {step.id} extracts {pattern!r} from a text that holds it word "
+                          "for word: it finds only what it was given. To answer a question "
+                          "about a given text, use answer_question with the text as its "
+                          "context")
+    return doubts
+
+
 def plan_doubts(plan: Plan, request: str, earlier: Sequence[str] = ()) -> list[str]:
     """Everything doubtful about a valid plan for ``request`` (empty when it looks right);
     numbers of the ``earlier`` turns may be calculated with as the request's own."""
@@ -179,7 +207,8 @@ def plan_doubts(plan: Plan, request: str, earlier: Sequence[str] = ()) -> list[s
         return []
     return (neutral_operand_doubts(plan, request) + percent_doubts(plan, request)
             + unused_quote_doubts(plan, request) + unused_number_doubts(plan, request)
-            + made_up_calculation_doubts(plan, request, earlier) + address_search_doubts(plan))
+            + made_up_calculation_doubts(plan, request, earlier) + address_search_doubts(plan)
+            + literal_extract_doubts(plan))
 
 
 def _is_number(value: Any, number: float) -> bool:

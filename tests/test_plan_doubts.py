@@ -9,6 +9,7 @@ import pytest
 
 from actions.plan_doubts import (
     address_search_doubts,
+    literal_extract_doubts,
     made_up_calculation_doubts,
     mentions_number,
     plan_doubts,
@@ -183,3 +184,25 @@ def test_the_quoted_parts_of_a_given_text_counted_apart_are_doubted_as_the_whole
     assert doubt.startswith(f"no step uses the whole text the request gives after its colon: "
                             f"{LINE} -- copy all of it")
     assert plan_doubts(plan(("word_count", {"text": LINE})), DIALOGUE) == []
+
+
+POLICY = "New employees accrue 1.5 vacation days per month, up to 18 days per year."
+
+
+@pytest.mark.parametrize("pattern", ["1.5 vacation days per month", "vacation"])
+def test_extracting_a_text_the_step_already_holds_word_for_word_is_doubted(pattern):
+    [doubt] = literal_extract_doubts(plan(("extract_text", {"text": POLICY, "pattern": pattern})))
+    assert doubt.startswith(f"step s1 extracts {pattern!r} from a text that holds it word for "
+                            "word")
+    assert "use answer_question with the text as its context" in doubt
+
+
+@pytest.mark.parametrize("pattern", [
+    r"\d+(?:\.\d+)? vacation days",  # finds what it was not given
+    r"(\d+) days",  # a group: its matches are the numbers
+    "ten days",  # found nowhere: another problem
+    "[",  # not a pattern at all
+])
+def test_an_extraction_that_finds_something_new_or_nothing_is_not_doubted(pattern):
+    assert literal_extract_doubts(plan(("extract_text", {"text": POLICY, "pattern": pattern}))
+                                  ) == []
