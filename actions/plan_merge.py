@@ -37,8 +37,8 @@ def renumbered(steps: list[PlanStep], notes: str = "") -> Plan:
 
 def merged_plan(first: Plan, second: Plan) -> Plan | None:
     """``first`` with the steps of ``second`` that run a graph no step of ``first`` runs
-    appended (renumbered after ``first``'s); None when ``second`` adds no such step, or when
-    one uses the output of a step it does not add.
+    appended (renumbered after ``first``'s), with ``first``'s notes; None when ``second`` adds
+    no such step, or when one uses the output of a step it does not add.
 
     Asked for the ``answer_question`` step its plan lacked, a 1.5B model swapped its
     ``word_count`` step for it instead of adding it: each plan did half the request."""
@@ -49,9 +49,8 @@ def merged_plan(first: Plan, second: Plan) -> Plan | None:
         return None
     # the added steps' ids kept apart from the first plan's until the whole plan is renumbered
     apart = {step.id: f"added{n}" for n, step in enumerate(added, 1)}
-    notes = " ".join(dict.fromkeys(part for part in (first.notes.strip(), second.notes.strip())
-                                   if part))
-    return renumbered([*first.steps, *(_renamed(step, apart) for step in added)], notes)
+    # the re-ask's notes spoke of a plan without the first plan's steps ("No step can count")
+    return renumbered([*first.steps, *(_renamed(step, apart) for step in added)], first.notes)
 
 
 def chained_texts(plan: Plan, request: str, facts: RequestFacts | None = None

@@ -1,13 +1,14 @@
 """Plan repairs the code makes itself, where the request or the plan already decides the answer:
 the order of a subtraction the request words as "A from B", a web address a step was given as a
-reference to another step's output, and the whole of a text given after "this line:" where a
-step took only a quoted part of it."""
+reference to another step's output, the whole of a text given after "this line:" where a step
+took only a quoted part of it, and the request as the context of a question that names none of
+the texts it quotes."""
 
 from __future__ import annotations
 
 import re
 
-from actions.input_values import STEP_REF
+from actions.input_values import STEP_REF, holds_reference
 from actions.report_checks import QUOTED, numbers_in, quoted_spans
 from company.grounding import as_number
 from company.payloads import Plan
@@ -107,6 +108,44 @@ def _unwrapped(value: str) -> str:
     text = value.strip()
     match = QUOTED.fullmatch(text)
     return next((group for group in match.groups() if group is not None), text) if match else text
+
+
+ANSWER = ("answer_question", "question", "context")
+"""The graph that answers a question, its question input and its context input."""
+
+
+REFERRING = re.compile(r"\b(?:it|its|this|that|these|those|they|them)\b", re.IGNORECASE)
+"""Words a question uses for something it does not name ("what does it mean?")."""
+
+
+def asked_context(request: str) -> str:
+    """The Boss's request as an ``answer_question`` context."""
+    return f"The Boss asked: {request.strip()}"
+
+
+def question_context(plan: Plan, request: str) -> tuple[Plan, list[str]]:
+    """The plan with each question that names none of the texts the request quotes but refers
+    to something ("it", "this": ``REFERRING``), and has no context, given the request as its
+    context, and the step ids changed. Asked "what does it
+    mean?" alone, the 0.5B model's step answered about nothing: 'carpe diem' was in the
+    request, not in the question."""
+    graph, question_input, context_input = ANSWER
+    quoted = [text.casefold() for text in quoted_spans(request)]
+    if not quoted:
+        return plan, []
+    changes: list[str] = []
+    steps = []
+    for step in plan.steps:
+        question = step.inputs.get(question_input)
+        if (step.graph == graph and isinstance(question, str) and not holds_reference(question)
+                and not str(step.inputs.get(context_input) or "").strip()
+                and REFERRING.search(question)
+                and not any(text in question.casefold() for text in quoted)):
+            step = step.model_copy(update={"inputs": {
+                **step.inputs, context_input: asked_context(request)}})
+            changes.append(step.id)
+        steps.append(step)
+    return plan.model_copy(update={"steps": steps}), changes
 
 
 def _taken_from(request: str) -> list[tuple[float, float]]:

@@ -16,7 +16,14 @@ from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from actions.plan_merge import chained_texts, merged_plan
-from actions.plan_repairs import fetched_addresses, subtraction_order, whole_given_text
+from actions.plan_repairs import (
+    ANSWER,
+    asked_context,
+    fetched_addresses,
+    question_context,
+    subtraction_order,
+    whole_given_text,
+)
 from actions.request_notes import (
     action_doubts,
     implied_operands,
@@ -163,7 +170,8 @@ def _repaired(action: Action, plan: Plan, request: str) -> Plan:
     subtraction's operand order, a web address given as a reference, the number a calculation
     that changes nothing is missing (24 hours a day, squaring's 2), the changed text a step
     asked for after a change gets (the words of the line after the replacement), the whole of
-    a text given after "this line:" that a step took a quoted part of."""
+    a text given after "this line:" that a step took a quoted part of, the request as the
+    context of a question that names none of its quoted texts (where the graph takes one)."""
     plan, whole = whole_given_text(plan, request)
     if whole:
         action.ctx.event(EventKind.PROGRESS, what="plan_given_text_restored", inputs=whole)
@@ -177,11 +185,22 @@ def _repaired(action: Action, plan: Plan, request: str) -> Plan:
     plan, implied = implied_operands(plan, request)
     if implied:
         action.ctx.event(EventKind.PROGRESS, what="plan_operands_implied", changes=implied)
+    if _takes_context(action.ctx.services.catalogue()):
+        plan, given = question_context(plan, request)
+        if given:
+            action.ctx.event(EventKind.PROGRESS, what="plan_question_context", steps=given)
     plan, chained = chained_texts(plan, request)
     if chained:
         action.ctx.event(EventKind.PROGRESS, what="plan_texts_chained", changes=chained)
         plan = derive_dependencies(plan)
     return plan
+
+
+def _takes_context(catalogue: Any) -> bool:
+    """Whether the catalogue's question-answering graph takes a context input."""
+    graph, _, context = ANSWER
+    return graph in catalogue and any(spec.name == context
+                                      for spec in catalogue.get(graph).inputs)
 
 
 def replan_exclusions(news: list[Message], catalogue: Any) -> set[str]:
@@ -200,10 +219,10 @@ def excluded_after(steps: list[StepResult], catalogue: Any) -> set[str]:
     return excluded
 
 
-OFFLINE_ANSWER = ("answer_question", "question")
+OFFLINE_ANSWER = ANSWER[:2]
 """The graph (and its question input) that answers from the model's own knowledge when the
 network graphs a plan chose cannot reach their hosts."""
-OFFLINE_CONTEXT = "context"
+OFFLINE_CONTEXT = ANSWER[2]
 """The input of ``OFFLINE_ANSWER`` that gets the Boss's request, when it has one."""
 OFFLINE_FALLBACK = "offline_fallback"
 """The progress event of a re-plan made by ``offline_plan`` (no model call)."""
@@ -230,7 +249,7 @@ def offline_plan(previous: Plan | None, broken: list[StepResult], catalogue: Any
             inputs = {question: offline_question(step) or request.strip()}
             if request.strip() and any(spec.name == OFFLINE_CONTEXT
                                        for spec in catalogue.get(graph).inputs):
-                inputs[OFFLINE_CONTEXT] = f"The Boss asked: {request.strip()}"
+                inputs[OFFLINE_CONTEXT] = asked_context(request)
             step = step.model_copy(update={"graph": graph, "inputs": inputs})
         steps.append(step)
     names = ", ".join(f"{s.step_id} ({s.graph})" for s in broken)

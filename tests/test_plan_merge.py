@@ -31,9 +31,11 @@ def test_renumbering_keeps_each_reference_on_its_step():
 
 def test_a_re_ask_that_swapped_a_step_is_merged_with_the_plan_it_answers():
     counted = plan({"graph": "word_count", "inputs": {"text": "carpe diem"}})
+    counted.notes = "Counted its characters."
     asked = plan({"graph": "answer_question", "inputs": {"question": "What does carpe diem mean?"}})
+    asked.notes = "No step can count characters."
     merged = merged_plan(counted, asked)
-    assert merged is not None
+    assert merged is not None and merged.notes == "Counted its characters."
     assert shape(merged) == [
         ("s1", "word_count", {"text": "carpe diem"}),
         ("s2", "answer_question", {"question": "What does carpe diem mean?"})]

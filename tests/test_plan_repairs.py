@@ -9,6 +9,7 @@ import pytest
 from actions.plan_repairs import (
     fetched_addresses,
     given_text,
+    question_context,
     subtraction_order,
     whole_given_text,
 )
@@ -111,3 +112,29 @@ def test_a_plan_that_has_the_whole_given_text_or_other_texts_is_left_alone():
     slogans = plan(count("Think different"))
     request = "Which slogan is longer: 'Think different' or 'Just do it'?"
     assert whole_given_text(slogans, request) == (slogans, [])
+
+
+def ask(question: str, **more: Any) -> dict[str, Any]:
+    return {"id": "s1", "graph": "answer_question", "purpose": "p",
+            "inputs": {"question": question, **more}}
+
+
+def test_a_question_that_refers_to_a_quoted_text_it_does_not_name_gets_the_request():
+    """Asked "what does it mean?" alone, the 0.5B model's step answered about nothing."""
+    request = "How many characters is the phrase 'carpe diem', and what does it mean?"
+    repaired, changes = question_context(plan(ask("what does it mean?")), request)
+    assert repaired.steps[0].inputs == {"question": "what does it mean?",
+                                        "context": f"The Boss asked: {request}"}
+    assert changes == ["s1"]
+
+
+@pytest.mark.parametrize("step, request_text", [
+    (ask("What does carpe diem mean?"), "What does 'carpe diem' mean, and how long is it?"),
+    (ask("What language is spoken in Brazil?"), "Count the words of 'the quick brown fox'."),
+    (ask("what does it mean?", context="a Latin phrase"), "What does 'carpe diem' mean?"),
+    (ask("{{ s1.matches }} -- what is it?"), "Find the dates in 'due 2025-01-02'."),
+    (ask("what does it mean?"), "What does carpe diem mean?"),  # nothing quoted
+])
+def test_a_question_that_names_its_subject_or_has_a_context_is_left_alone(step, request_text):
+    questions = plan(step)
+    assert question_context(questions, request_text) == (questions, [])

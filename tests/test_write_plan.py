@@ -590,3 +590,17 @@ async def test_a_quoted_part_of_the_given_line_is_given_the_whole_line_without_a
     assert out.payload.steps[0].inputs == {"text": line}
     assert [d["what"] for _, d in h.events] == ["plan_given_text_restored"]
     assert len(h.provider.calls_for("WritePlan")) == 1
+
+
+async def test_a_question_about_it_gets_the_request_as_its_context(config, store):
+    both = {"steps": [
+        {"id": "s1", "purpose": "length", "graph": "word_count", "inputs": {"text": "carpe diem"}},
+        {"id": "s2", "purpose": "meaning", "graph": "answer_question",
+         "inputs": {"question": "what does it mean?"}}], "notes": ""}
+    request = "How many characters is the phrase 'carpe diem', and what does it mean?"
+    h = planner(config, store, [both])
+    h.remember(request, UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload.steps[1].inputs["context"] == f"The Boss asked: {request}"
+    assert [d["what"] for _, d in h.events] == ["plan_question_context"]
