@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,27 +172,21 @@ def _repaired(action: Action, plan: Plan, request: str) -> Plan:
     asked for after a change gets (the words of the line after the replacement), the whole of
     a text given after "this line:" that a step took a quoted part of, the request as the
     context of a question that names none of its quoted texts (where the graph takes one)."""
-    plan, whole = whole_given_text(plan, request)
-    if whole:
-        action.ctx.event(EventKind.PROGRESS, what="plan_given_text_restored", inputs=whole)
-    plan, reordered = subtraction_order(plan, request)
-    if reordered:
-        action.ctx.event(EventKind.PROGRESS, what="plan_operands_reordered", changes=reordered)
-    plan, readdressed = fetched_addresses(plan)
-    if readdressed:
-        action.ctx.event(EventKind.PROGRESS, what="plan_addresses_repaired", changes=readdressed)
-        plan = derive_dependencies(plan)
-    plan, implied = implied_operands(plan, request)
-    if implied:
-        action.ctx.event(EventKind.PROGRESS, what="plan_operands_implied", changes=implied)
-    if _takes_context(action.ctx.services.catalogue()):
-        plan, given = question_context(plan, request)
-        if given:
-            action.ctx.event(EventKind.PROGRESS, what="plan_question_context", steps=given)
-    plan, chained = chained_texts(plan, request)
-    if chained:
-        action.ctx.event(EventKind.PROGRESS, what="plan_texts_chained", changes=chained)
-        plan = derive_dependencies(plan)
+    takes_context = _takes_context(action.ctx.services.catalogue())
+    repairs: list[tuple[str, str, Callable[[Plan], tuple[Plan, list[str]]]]] = [
+        ("plan_given_text_restored", "inputs", lambda p: whole_given_text(p, request)),
+        ("plan_operands_reordered", "changes", lambda p: subtraction_order(p, request)),
+        ("plan_addresses_repaired", "changes", fetched_addresses),
+        ("plan_operands_implied", "changes", lambda p: implied_operands(p, request)),
+        ("plan_question_context", "steps",
+         lambda p: question_context(p, request) if takes_context else (p, [])),
+        ("plan_texts_chained", "changes", lambda p: chained_texts(p, request)),
+    ]
+    for what, field, repair in repairs:  # (the event, its field, the repair)
+        plan, changes = repair(plan)
+        if changes:
+            action.ctx.event(EventKind.PROGRESS, what=what, **{field: changes})
+            plan = derive_dependencies(plan)
     return plan
 
 
