@@ -165,14 +165,23 @@ def _without_neutral_steps(action: Action, plan: Plan, request: str) -> Plan:
 
 
 def _repaired(action: Action, plan: Plan, request: str) -> Plan:
+    """``plan_repairs_made``, each repair said as an event."""
+    plan, made = plan_repairs_made(plan, request, _takes_context(action.ctx.services.catalogue()))
+    for what, data in made:
+        action.ctx.event(EventKind.PROGRESS, what=what, **data)
+    return plan
+
+
+def plan_repairs_made(plan: Plan, request: str, takes_context: bool = True
+                      ) -> tuple[Plan, list[tuple[str, dict[str, list[str]]]]]:
     """The plan after the repairs the request or the plan decide (``plan_repairs``,
-    ``request_notes.implied_operands``, ``plan_merge.chained_texts``), each said as an event: a
-    subtraction's operand order, a web address given as a reference, the number a calculation
-    that changes nothing is missing (24 hours a day, squaring's 2), the changed text a step
-    asked for after a change gets (the words of the line after the replacement), the whole of
-    a text given after "this line:" that a step took a quoted part of, the request as the
-    context of a question that names none of its quoted texts (where the graph takes one)."""
-    takes_context = _takes_context(action.ctx.services.catalogue())
+    ``request_notes.implied_operands``, ``plan_merge.chained_texts``), and the events that say
+    them: a subtraction's operand order, a web address given as a reference, the number a
+    calculation that changes nothing is missing (24 hours a day, squaring's 2), the changed
+    text a step asked for after a change gets (the words of the line after the replacement),
+    the whole of a text given after "this line:" that a step took a quoted part of, the
+    request as the context of a question that names none of its quoted texts
+    (``takes_context``: the graph takes one)."""
     repairs: list[tuple[str, str, Callable[[Plan], tuple[Plan, list[str]]]]] = [
         ("plan_given_text_restored", "inputs", lambda p: whole_given_text(p, request)),
         ("plan_operands_reordered", "changes", lambda p: subtraction_order(p, request)),
@@ -182,12 +191,13 @@ def _repaired(action: Action, plan: Plan, request: str) -> Plan:
          lambda p: question_context(p, request) if takes_context else (p, [])),
         ("plan_texts_chained", "changes", lambda p: chained_texts(p, request)),
     ]
+    made: list[tuple[str, dict[str, list[str]]]] = []
     for what, field, repair in repairs:  # (the event, its field, the repair)
         plan, changes = repair(plan)
         if changes:
-            action.ctx.event(EventKind.PROGRESS, what=what, **{field: changes})
+            made.append((what, {field: changes}))
             plan = derive_dependencies(plan)
-    return plan
+    return plan, made
 
 
 def _takes_context(catalogue: Any) -> bool:
@@ -396,17 +406,19 @@ class PlanChecks:
                 + missing_graph_doubts(plan, self.request, graphs))
 
 
-def _merged(action: Action, doubted: Plan, reasked: Plan, request: str,
-            checks: PlanChecks) -> tuple[Plan, list[str]] | None:
+def _merged(action: Action, doubted: Plan, reasked: Plan, request: str, checks: PlanChecks
+            ) -> tuple[Plan, list[str], list[tuple[str, dict[str, list[str]]]]] | None:
     """The doubted plan merged with the steps its re-ask added (``plan_merge.merged_plan``),
-    repaired, with its doubts; None when there is nothing to merge or the merge is invalid."""
+    repaired, with its doubts and the repairs' events (said only if it runs); None when there
+    is nothing to merge or the merge is invalid."""
     merged = merged_plan(doubted, reasked)
     if merged is None:
         return None
-    merged = _repaired(action, derive_dependencies(merged), request)
+    merged, made = plan_repairs_made(derive_dependencies(merged), request,
+                                     _takes_context(action.ctx.services.catalogue()))
     if checks.problems(merged):
         return None
-    return merged, checks.doubts(merged)
+    return merged, checks.doubts(merged), made
 
 
 async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
@@ -455,6 +467,8 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
             if doubted is not None:
                 merged = _merged(action, doubted, plan, request, checks)
                 if merged is not None and len(merged[1]) < min(len(doubts), len(first_doubts)):
+                    for what, data in merged[2]:
+                        action.ctx.event(EventKind.PROGRESS, what=what, **data)
                     action.ctx.event(EventKind.PROGRESS, what=PLAN_MERGED,
                                      steps=[step.graph for step in merged[0].steps])
                     return _without_neutral_steps(action, merged[0], request)

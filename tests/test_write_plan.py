@@ -604,3 +604,22 @@ async def test_a_question_about_it_gets_the_request_as_its_context(config, store
     [out] = await h.publish(WritePlan, [analysis])
     assert out.payload.steps[1].inputs["context"] == f"The Boss asked: {request}"
     assert [d["what"] for _, d in h.events] == ["plan_question_context"]
+
+
+async def test_a_merged_plan_is_repaired_and_its_repairs_said_when_it_runs(config, store):
+    """The 0.5B model replaced, then re-asked for the count, counted the original line: the
+    merge counts the replaced one."""
+    line = "ERROR: disk full; ERROR: retry failed"
+    replaced = {"steps": [{"id": "s1", "purpose": "replace", "graph": "replace_text",
+                           "inputs": {"text": line, "old": "ERROR", "new": "WARN"}}], "notes": ""}
+    counted = {"steps": [{"id": "s1", "purpose": "count", "graph": "word_count",
+                          "inputs": {"text": line}}], "notes": ""}
+    h = planner(config, store, [replaced, counted])
+    h.remember(f"In '{line}', replace ERROR with WARN and then count the words of the new line.",
+               UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert [(s.graph, s.inputs.get("text")) for s in out.payload.steps] == [
+        ("replace_text", line), ("word_count", "{{ s1.replaced }}")]
+    assert [d["what"] for _, d in h.events] == [
+        "plan_doubted", "plan_texts_chained", "plan_merged"]
