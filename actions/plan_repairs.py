@@ -126,9 +126,8 @@ def asked_context(request: str) -> str:
 def question_context(plan: Plan, request: str) -> tuple[Plan, list[str]]:
     """The plan with each question that names none of the texts the request quotes but refers
     to something ("it", "this": ``REFERRING``), and has no context, given the request as its
-    context, and the step ids changed. Asked "what does it
-    mean?" alone, the 0.5B model's step answered about nothing: 'carpe diem' was in the
-    request, not in the question."""
+    context, and the step ids changed. Asked "what does it mean?" alone, the 0.5B model's step
+    answered about nothing: 'carpe diem' was in the request, not in the question."""
     graph, question_input, context_input = ANSWER
     quoted = [text.casefold() for text in quoted_spans(request)]
     if not quoted:
