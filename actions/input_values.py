@@ -38,3 +38,14 @@ def map_strings(value: Any, change: Callable[[str], Any]) -> Any:
     if isinstance(value, list):
         return [map_strings(item, change) for item in value]
     return value
+
+
+def step_reference(step_id: str, output: str) -> str:
+    """The input text that refers to an earlier step's output: ``{{ s1.result }}``."""
+    return "{{ " + f"{step_id}.{output}" + " }}"
+
+
+def step_references(value: Any) -> list[tuple[str, str]]:
+    """The ``(step id, output)`` pairs an input value refers to, in order (nested lists and
+    objects included)."""
+    return [ref for text in strings_in(value) for ref in STEP_REF.findall(text)]

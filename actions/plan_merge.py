@@ -7,22 +7,28 @@ Both return plans whose ``depends_on`` the caller derives again
 
 from __future__ import annotations
 
-from actions.input_values import STEP_REF, map_strings, strings_in
+from actions.input_values import (
+    STEP_REF,
+    map_strings,
+    step_reference,
+    step_references,
+    strings_in,
+)
 from actions.request_notes import RequestFacts, TextChange, cue_positions, load_facts
 from company.payloads import Plan, PlanStep
 
 
 def step_refs(step: PlanStep) -> set[str]:
     """The ids of the steps a step's inputs refer to."""
-    return {m.group(1) for text in strings_in(step.inputs) for m in STEP_REF.finditer(text)}
+    return {ref for ref, _ in step_references(step.inputs)}
 
 
 def _renamed(step: PlanStep, new_id: dict[str, str]) -> PlanStep:
     """The step with its id and its references to other steps renamed by ``new_id``."""
 
     def follow(text: str) -> str:
-        return STEP_REF.sub(lambda m: "{{ " + f"{new_id.get(m.group(1), m.group(1))}."
-                            f"{m.group(2)}" + " }}", text)
+        return STEP_REF.sub(
+            lambda m: step_reference(new_id.get(m.group(1), m.group(1)), m.group(2)), text)
 
     return step.model_copy(update={"id": new_id.get(step.id, step.id),
                                    "inputs": map_strings(step.inputs, follow)})
@@ -109,7 +115,7 @@ def _literal(value: object) -> str | None:
 
 def _given(step: PlanStep, names: list[str], change: PlanStep, spec: TextChange) -> PlanStep:
     """The step with its inputs ``names`` given ``change``'s changed text."""
-    output = "{{ " + f"{change.id}.{spec.changed}" + " }}"
+    output = step_reference(change.id, spec.changed)
     return step.model_copy(update={"inputs": {**step.inputs, **dict.fromkeys(names, output)}})
 
 

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
-from actions.input_values import STEP_REF, map_strings, strings_in
+from actions.input_values import (
+    STEP_REF,
+    map_strings,
+    step_reference,
+    step_references,
+)
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
@@ -53,12 +58,6 @@ FEEDBACK_TOKENS = 400
 fit in the rest)."""
 _STAND_IN = {"number": 0, "integer": 0, "boolean": False, "string": ""}
 
-def step_references(value: Any) -> list[tuple[str, str]]:
-    """The ``(step id, output)`` pairs an input value refers to, in order (nested lists and
-    objects included)."""
-    return [ref for text in strings_in(value) for ref in STEP_REF.findall(text)]
-
-
 def derive_dependencies(plan: Plan) -> Plan:
     """The plan with each step's ``depends_on`` taken from the references in its inputs (the
     model is not asked for them; whatever it gave is replaced)."""
@@ -85,7 +84,7 @@ def repair_references(plan: Plan, catalogue: Any) -> tuple[Plan, list[str]]:
         if not outputs or output in outputs:
             return match.group(0)
         changes.append(f"{ref_step}.{output} -> {ref_step}.{outputs[0]}")
-        return "{{ " + f"{ref_step}.{outputs[0]}" + " }}"
+        return step_reference(ref_step, outputs[0])
 
     steps = [step.model_copy(update={"inputs": map_strings(
         step.inputs, lambda text: STEP_REF.sub(fix, text))}) for step in plan.steps]

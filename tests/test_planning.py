@@ -6,7 +6,6 @@ from actions.planning import (
     drop_neutral_steps,
     plan_problems,
     repair_references,
-    step_references,
 )
 from company.config import CONFIG_DIR
 from company.graphs.catalogue import Catalogue
@@ -84,11 +83,6 @@ def test_a_reference_to_a_later_or_missing_step_is_named_once():
         "step s2 uses s0.result, but s0 is not an earlier step: a step can only use the "
         "outputs of the steps before it",
     ]
-
-
-def test_references_are_found_in_nested_values():
-    assert step_references({"a": ["{{ s1.x }}", {"b": "{{s2.y}}"}], "n": 3}) == [
-        ("s1", "x"), ("s2", "y")]
 
 
 def test_an_old_stored_plan_with_depends_on_still_loads():
