@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from actions.input_values import holds_reference, strings_in
 from company.payloads import Plan
-from company.prompts import PROMPT_DIR, load_data_file
+from company.prompts import PROMPT_DIR, load_model_list
 
 EXAMPLES_FILE = PROMPT_DIR / "plan_examples.yaml"
 """The shipped library of worked plans."""
@@ -34,17 +34,7 @@ class PlanExample(BaseModel):
 
 def load_examples(path: Path = EXAMPLES_FILE) -> tuple[PlanExample, ...]:
     """The examples in a library file (read again when the file changes)."""
-    examples = load_data_file(path, _examples)
-    if examples is None:
-        raise ValueError(f"{path}: expected a list of examples")
-    return examples
-
-
-def _examples(entries: object) -> tuple[PlanExample, ...] | None:
-    """The examples of a library file's YAML; None when it is not a list."""
-    if not isinstance(entries, list | None):
-        return None
-    return tuple(PlanExample.model_validate(entry) for entry in entries or [])
+    return load_model_list(path, PlanExample, "examples")
 
 
 COPY_MIN_CHARS = 8

@@ -9,9 +9,10 @@ The rules, precisely:
   tokens) found in the same order in the prompt's instructions (the prompt rendered with its
   data left out, so quoting the request or the outputs never counts); or at least
   ``ECHO_SHARE`` of the answer's words, and ``ECHO_RUN`` words or more, lying in
-  ``ECHO_SHINGLE``-word runs of the instructions (a copy in pieces); or a quoted text of the
-  instructions of ``EXAMPLE_WORDS`` words or more (the example's 'good morning team') that the
-  prompt's data (the Boss's words, the step results) does not hold.
+  ``ECHO_SHINGLE``-word runs of the instructions (a copy in pieces); or a phrase of
+  ``EXAMPLE_WORDS`` words or more that an example holds (a text quoted in the instructions; a
+  worked example's quoted request text or error, its ``telltales``: 'good morning team') that
+  the prompt's data (the Boss's words, the step results) does not hold.
 - unknown number: a number written in the opening (the first ``OPENING_SENTENCES`` sentences,
   headings, table rows and the status line left out) that is not known. Known numbers are the
   numbers in the step outputs and errors, the plan's inputs, the Boss's words (digits, or number
@@ -26,7 +27,7 @@ The rules, precisely:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -88,16 +89,17 @@ class Problem:
 
 
 def check_narrative(answer: str, instructions: str, known: KnownNumbers,
-                    data: str = "") -> Problem | None:
+                    data: str = "", telltales: Sequence[str] = ()) -> Problem | None:
     """The first problem with a narrative, or None when it passes every check; ``data`` is
-    what the prompt held besides its instructions (the Boss's words, the step results)."""
+    what the prompt held besides its instructions (the Boss's words, the step results),
+    ``telltales`` the phrases of the worked example shown before it."""
     if not answer.strip():
         return Problem("empty", "the answer was empty",
                        "Write the report: the answer first, then what was done.")
     if echoes(answer, instructions):
         return Problem("echo", "the answer repeats the prompt's instructions",
                        "Write the report itself, not the instructions.")
-    if copied_example(answer, instructions, data):  # not quoted again: a re-ask shows it
+    if copied_example(answer, instructions, data, telltales):  # not quoted again: a re-ask shows it
         return Problem("echo", "the answer repeats the prompt's example",
                        "Write about the Boss's request and these step results only.")
     unknown = known.unknown(numbers_in(opening(answer)))
@@ -137,11 +139,13 @@ def listed(items: list[str]) -> str:
     return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
 
 
-def copied_example(answer: str, instructions: str, data: str) -> str | None:
-    """A quoted text of the instructions (an example's "'good morning team'", two words or
-    more) that the answer repeats though the prompt's ``data`` never holds it; None if none."""
+def copied_example(answer: str, instructions: str, data: str,
+                   telltales: Sequence[str] = ()) -> str | None:
+    """A quoted text of the instructions or a worked example's telltale (its
+    "'good morning team'", two words or more) that the answer repeats though the prompt's
+    ``data`` never holds it; None if none."""
     said, held = _folded(answer), _folded(data)
-    for quoted in quoted_spans(instructions):
+    for quoted in [*quoted_spans(instructions), *telltales]:
         text = _folded(quoted)
         if len(text.split()) >= EXAMPLE_WORDS and text in said and text not in held:
             return quoted

@@ -10,6 +10,7 @@ from actions.boss_words import boss_words, shorten
 from actions.conversation import fit_history
 from actions.memory_queries import latest_payload
 from actions.report_checks import KnownNumbers, Problem, check_narrative
+from actions.report_examples import NOT_DONE, ReportExample, example_for, load_examples, telltales
 from actions.run_graphs import RunGraphs
 from actions.write_plan import WritePlan
 from company.action import Action, ActionOutput, published_by
@@ -19,8 +20,6 @@ from company.message import Message
 from company.payloads import GraphResults, Plan, Report, StepResult
 from company.status import StepStatus
 
-NOT_DONE = frozenset({StepStatus.FAILED, StepStatus.TERMINATED, StepStatus.SKIPPED})
-"""Statuses the report must name as failed (or not run)."""
 SEVERITY = {"number": 1, "echo": 2, "empty": 3}
 """How bad each narrative problem is, to keep the milder of two bad answers."""
 ECHO_LEFT_OUT = "It is left out: the results below are the steps' own."
@@ -55,20 +54,22 @@ class SummarizeResults(Action):
                      for s in (plan.steps if plan else [])]
         words = boss_words(memory, recent=0)
         variables: dict[str, Any] = {
-            "request": words.request, "earlier": [],
-            "analysis": latest_payload(memory, news, AnalyzeRequest), "executed": executed,
+            **report_variables(words.request, steps, executed),
+            "analysis": latest_payload(memory, news, AnalyzeRequest),
             "notes": plan.notes.strip() if plan else "",
-            "failed": [f"{_label(s)} ({s.graph})" for s in steps if s.status in NOT_DONE],
-            "steps": [{"id": _label(s), "graph": s.graph, "status": s.status,
-                       "outputs": s.outputs, "error": s.error} for s in steps],
             "notebook": self._notes(words.request),
         }
-        history = await fit_history(self, lambda earlier: self.render(
-            **{**variables, "earlier": earlier}, problem=""), reserve=REASK_TOKENS)
+        example = self._example(steps, executed)
+        shown = self._example_turns(example)
+        history = await fit_history(self, lambda earlier: "\n\n".join(
+            [*(turn["content"] for turn in shown),
+             self.render(**{**variables, "earlier": earlier}, problem="")]),
+            reserve=REASK_TOKENS)
         variables["earlier"] = history.earlier
         known = self._known_numbers(words.request, history.earlier, steps)
         known.add_values(variables["notebook"])
-        narrative, problem = await self._narrative(variables, known)
+        narrative, problem = await self._narrative(variables, known, shown,
+                                                   telltales(example) if example else [])
         table = results_section(steps, executed, planned=plan is not None,
                                 notes=variables["notes"])
         status = problem.status_line if problem else ""
@@ -80,36 +81,57 @@ class SummarizeResults(Action):
         payload = Report(markdown=markdown, unchecked=problem.message if problem else None)
         return ActionOutput(content=markdown, payload=payload)
 
-    async def _narrative(self, variables: dict[str, Any],
-                         known: KnownNumbers) -> tuple[str, Problem | None]:
-        """Ask for the narrative; a bad one is re-asked once with its problem stated. When both
-        are bad, the milder one is kept (an unknown number over an echo over nothing; the
-        second on a tie), with its problem."""
+    async def _narrative(self, variables: dict[str, Any], known: KnownNumbers,
+                         shown: list[dict[str, str]],
+                         example_phrases: list[str]) -> tuple[str, Problem | None]:
+        """Ask for the narrative, after the ``shown`` example turns; a bad one is re-asked
+        once with its problem stated. When both are bad, the milder one is kept (an unknown
+        number over an echo over nothing; the second on a tie), with its problem."""
         prompt = self.render(**variables, problem="")
         try:
-            first = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
+            first = (await self.llm.ask(
+                [*shown, {"role": "user", "content": prompt}])).strip()
         except LLMOutputTruncated as exc:  # asked twice already (the second time: briefly)
             self.ctx.event(EventKind.PROGRESS, what="report_cut_off", error=str(exc))
             return "", CUT_OFF
         data = json.dumps([variables["request"], variables["earlier"], variables["notes"],
                            variables["steps"], variables["notebook"]], ensure_ascii=False,
                           default=str)
-        problem = check_narrative(first, self._instructions(variables, ""), known, data)
+        problem = check_narrative(first, self._instructions(variables, ""), known, data,
+                                  example_phrases)
         if problem is None:
             return first, None
         self.ctx.event(EventKind.PROGRESS, what="report_reasked", reason=problem.message,
                        check=problem.kind)
         prompt = self.render(**variables, problem=problem.reask)
         try:
-            second = (await self.llm.ask([{"role": "user", "content": prompt}])).strip()
+            second = (await self.llm.ask(
+                [*shown, {"role": "user", "content": prompt}])).strip()
         except LLMOutputTruncated as exc:  # a runaway re-ask: the first answer, as it was
             self.ctx.event(EventKind.PROGRESS, what="report_cut_off", error=str(exc))
             return first, problem
         again = check_narrative(second, self._instructions(variables, problem.reask), known,
-                                data)
+                                data, example_phrases)
         if again is not None and SEVERITY[problem.kind] < SEVERITY[again.kind]:
             return first, problem
         return second, again
+
+    def _example(self, steps: list[StepResult], executed: bool) -> ReportExample | None:
+        """The worked report this task is shown (none when the SOP option
+        ``report_example`` is false, or none fits)."""
+        if not self.ctx.options.get("report_example", True):
+            return None
+        return example_for(steps, executed, load_examples())
+
+    def _example_turns(self, example: ReportExample | None) -> list[dict[str, str]]:
+        """The example as an earlier exchange: this action's prompt rendered with the
+        example's request and results, answered by the example's report."""
+        if example is None:
+            return []
+        asked = self.render(**report_variables(example.request, example.steps, True),
+                            analysis=None, notes="", notebook=[], problem="")
+        return [{"role": "user", "content": asked},
+                {"role": "assistant", "content": example.report}]
 
     def _instructions(self, variables: dict[str, Any], reask: str) -> str:
         """The prompt with its data left out: what an echoed answer would repeat."""
@@ -160,6 +182,17 @@ def nothing_run(request: str, notes: str) -> str:
         return f"Nothing was run. {notes.strip()}".strip()
     end = "" if asked.endswith((".", "?", "!", "…")) else "."
     return f"Nothing was run for this request: {asked}{end} {notes.strip()}".strip()
+
+
+def report_variables(request: str, steps: list[StepResult], executed: bool) -> dict[str, Any]:
+    """The report prompt's variables that come from the request and the step results (the
+    rest: ``analysis``, ``notes``, ``notebook``, ``problem``)."""
+    return {
+        "request": request, "earlier": [], "executed": executed,
+        "failed": [f"{_label(s)} ({s.graph})" for s in steps if s.status in NOT_DONE],
+        "steps": [{"id": _label(s), "graph": s.graph, "status": s.status,
+                   "outputs": s.outputs, "error": s.error} for s in steps],
+    }
 
 
 def _label(step: StepResult) -> str:

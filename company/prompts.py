@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
+from pydantic import BaseModel
 
 from company.config import PROJECT_ROOT
 
@@ -21,6 +22,29 @@ def load_data_file(path: Path, parse: Callable[[Any], T]) -> T:
     of the loaded YAML; read and parsed again only when the file changes."""
     stat = path.stat()
     return _parsed(path, stat.st_mtime_ns, stat.st_size, parse)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model_list(path: Path, model: type[M], what: str) -> tuple[M, ...]:
+    """A YAML data file holding a list of ``model`` entries (worked examples), read again
+    only when the file changes; a ValueError saying "expected a list of ``what``" when the
+    file holds something else."""
+    entries = load_data_file(path, _list_parser(model))
+    if entries is None:
+        raise ValueError(f"{path}: expected a list of {what}")
+    return entries
+
+
+@functools.cache
+def _list_parser(model: type[M]) -> Callable[[Any], tuple[M, ...] | None]:
+    """One parser per model (the data-file cache keys on it): None when not a list."""
+    def parse(entries: Any) -> tuple[M, ...] | None:
+        if not isinstance(entries, list | None):
+            return None
+        return tuple(model.model_validate(entry) for entry in entries or [])
+    return parse
 
 
 @functools.lru_cache(maxsize=16)

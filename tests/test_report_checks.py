@@ -135,6 +135,17 @@ def test_a_copy_of_the_prompts_example_is_an_echo_unless_the_data_holds_it() -> 
     assert check_narrative("The phrase has 3 words.", EXAMPLE, known(3), data="") is None
 
 
+def test_a_worked_examples_telltale_is_a_copy_unless_the_data_holds_it() -> None:
+    copy = "The page could not be fetched (connection refused)."
+    assert copied_example(copy, INSTRUCTIONS, "no host", ["connection refused"]) == (
+        "connection refused")
+    problem = check_narrative(copy, INSTRUCTIONS, known(), "no host", ["connection refused"])
+    assert problem is not None and problem.message == "the answer repeats the prompt's example"
+    assert copied_example(copy, INSTRUCTIONS, "error: connection refused",
+                          ["connection refused"]) is None
+    assert check_narrative(copy, INSTRUCTIONS, known(), "no host") is None  # no example shown
+
+
 def test_listed_reads_as_a_sentence() -> None:
     assert [listed(["4"]), listed(["4", "9"]), listed(["4", "9", "12"])] == [
         "4", "4 and 9", "4, 9 and 12"]

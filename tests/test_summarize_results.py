@@ -252,11 +252,54 @@ async def test_a_data_echo_is_caught_by_the_prompts_labels(config, store):
     assert out.content.startswith("6 × 7 = 42.\n\n## Results")
 
 
+def turns(h) -> list[list[tuple[str, str]]]:
+    """Every report call's messages, as (role, content) pairs."""
+    return [[(m["role"], m["content"]) for m in call.messages]
+            for call in h.provider.calls_for("SummarizeResults")]
+
+
+async def test_a_task_whose_steps_failed_is_shown_the_failed_example_first(config, store):
+    h, results = checked(config, store, "6 × 7 = 42. The word count failed: no text.")
+    await SummarizeResults(h.ctx).run([results])
+    [[(asker, asked), (answerer, answer), (role, prompt)]] = turns(h)
+    assert (asker, answerer, role) == ("user", "assistant", "user")
+    assert asked.startswith("## Task: SummarizeResults\nThe Boss asked:\nWhat does the page")
+    assert "- s1 `read_web_page` (FAILED); error: connection refused" in asked
+    assert "Say plainly that s1 (read_web_page) failed, and why." in asked
+    assert answer.startswith("The page could not be fetched (connection refused)")
+    assert "connection refused" not in prompt and "What is 6 times 7?" in prompt
+
+
+async def test_a_task_whose_steps_passed_is_shown_the_done_example(config, store):
+    h = harness(config, store, {"SummarizeResults": "6 × 7 = 42."})
+    h.remember("What is 6 times 7?", UserRequirement)
+    h.remember("plan", WritePlan, PLAN, sent_from="Planner")
+    done = GraphResults(steps=RESULTS.steps[:1])
+    await SummarizeResults(h.ctx).run([h.remember("results", RunGraphs, done,
+                                                  sent_from="Executor")])
+    [[(_, asked), (_, answer), (_, prompt)]] = turns(h)
+    assert ('- s1 `word_count` (COMPLETED): outputs {"character_count": [17], '
+            '"word_count": [3]}') in asked and "failed" not in asked
+    assert answer.startswith("The phrase 'good morning team' has 3 words (17 characters).")
+    assert "good morning team" not in prompt
+
+
+async def test_a_plan_nobody_ran_and_the_option_off_show_no_example(config, store):
+    h = harness(config, store, {"SummarizeResults": "Nothing ran."})
+    h.remember("What is 6 times 7?", UserRequirement)
+    plan = h.remember("plan", WritePlan, PLAN, sent_from="Planner")
+    await SummarizeResults(h.ctx).run([plan])
+    assert [len(call) for call in turns(h)] == [1]  # planned, not executed: no example
+    off, results = checked(config, store, "6 × 7 = 42. The word count failed: no text.")
+    off.ctx.options["report_example"] = False
+    await SummarizeResults(off.ctx).run([results])
+    assert [len(call) for call in turns(off)] == [1]
+
+
 async def test_a_copy_of_the_prompts_example_is_re_asked(config, store):
     copy = "6 × 7 = 42. The word count failed: connection refused."  # the example's error
     h, results = checked(config, store, copy, "6 × 7 = 42. The word count failed: no text.")
     out = await SummarizeResults(h.ctx).run([results])
-    assert 'failed with "connection refused"' in h.prompts("SummarizeResults")[0]
     assert reasks(h)[0]["reason"] == "the answer repeats the prompt's example"
     assert "rejected: the answer repeats the prompt's example." in h.prompts(
         "SummarizeResults")[1]
