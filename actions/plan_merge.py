@@ -1,6 +1,7 @@
 """Joining steps a small model planned apart: a re-asked plan that swapped a step for the one its
-doubt asked for is merged with the plan it answers, and a step given the very text an earlier
-step changes gets the changed text when the request asks for it after the change.
+doubt asked for is merged with the plan it answers, a step given the very text an earlier
+step changes gets the changed text when the request asks for it after the change, and a step
+that looks in a changed text for what the change took out looks for what it put in.
 
 Both return plans whose ``depends_on`` the caller derives again
 (``planning.derive_dependencies``)."""
@@ -104,6 +105,53 @@ def chained_texts(plan: Plan, request: str, facts: RequestFacts | None = None
     if not changes:
         return plan, []
     return renumbered(_ordered(steps), plan.notes), changes
+
+
+def followed_replacements(plan: Plan, facts: RequestFacts | None = None
+                          ) -> tuple[Plan, list[str]]:
+    """The plan with each step that is given a change's result (``{{ s1.replaced }}``) and,
+    in another input, exactly the text that change took out given what the change put in
+    instead, and what was changed. The text no longer holds what was taken out: the 1.5B model
+    replaced ";" with "," and then split the result on ";", which finds one part. A change
+    that puts nothing in, or puts in what it took out, is left alone; so are steps that are
+    changes themselves (``chained_texts`` decides those)."""
+    facts = facts or load_facts()
+    steps = []
+    changes: list[str] = []
+    for step in plan.steps:
+        for read in _changed_texts_read(step, plan, facts):
+            change, gone, put = read
+            for name, value in step.inputs.items():
+                if _literal(value) == gone.strip():
+                    changes.append(f"{step.id}.{name}: {value!r} -> {put!r} ({change} replaced "
+                                   f"{gone!r} with {put!r} in the text {step.id} reads)")
+                    step = step.model_copy(update={"inputs": {**step.inputs, name: put}})
+        steps.append(step)
+    if not changes:
+        return plan, []
+    return plan.model_copy(update={"steps": steps}), changes
+
+
+def _changed_texts_read(step: PlanStep, plan: Plan,
+                        facts: RequestFacts) -> list[tuple[str, str, str]]:
+    """(change step id, what it took out, what it put in) for each change whose whole result
+    is one of the step's inputs, when the change puts in something other than what it took
+    out; none for a step that is a change itself."""
+    if step.graph in facts.text_changes:
+        return []
+    by_id = {other.id: other for other in plan.steps if other.graph in facts.text_changes}
+    found = []
+    for value in step.inputs.values():
+        whole = STEP_REF.fullmatch(value.strip()) if isinstance(value, str) else None
+        change = by_id.get(whole.group(1)) if whole else None
+        if change is None or whole is None:
+            continue
+        spec = facts.text_changes[change.graph]
+        gone, put = change.inputs.get(spec.removed), change.inputs.get(spec.added)
+        if (whole.group(2) == spec.changed and isinstance(gone, str) and gone.strip()
+                and isinstance(put, str) and put.strip() and gone not in put):
+            found.append((change.id, gone, put))
+    return found
 
 
 def _literal(value: object) -> str | None:

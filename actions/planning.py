@@ -20,7 +20,7 @@ from actions.input_values import (
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
-from actions.plan_merge import chained_texts, merged_plan
+from actions.plan_merge import chained_texts, followed_replacements, merged_plan
 from actions.plan_repairs import (
     ANSWER,
     asked_context,
@@ -174,13 +174,14 @@ def _repaired(action: Action, plan: Plan, request: str) -> Plan:
 def plan_repairs_made(plan: Plan, request: str, takes_context: bool = True
                       ) -> tuple[Plan, list[tuple[str, dict[str, list[str]]]]]:
     """The plan after the repairs the request or the plan decide (``plan_repairs``,
-    ``request_notes.implied_operands``, ``plan_merge.chained_texts``), and the events that say
+    ``request_notes.implied_operands``, ``plan_merge``), and the events that say
     them: a subtraction's operand order, a web address given as a reference, the number a
     calculation that changes nothing is missing (24 hours a day, squaring's 2), the changed
     text a step asked for after a change gets (the words of the line after the replacement),
     the whole of a text given after "this line:" that a step took a quoted part of, the
     request as the context of a question that names none of its quoted texts
-    (``takes_context``: the graph takes one)."""
+    (``takes_context``: the graph takes one), and what a replacement put in where a step
+    looks in its result for what it took out."""
     repairs: list[tuple[str, str, Callable[[Plan], tuple[Plan, list[str]]]]] = [
         ("plan_given_text_restored", "inputs", lambda p: whole_given_text(p, request)),
         ("plan_operands_reordered", "changes", lambda p: subtraction_order(p, request)),
@@ -189,6 +190,7 @@ def plan_repairs_made(plan: Plan, request: str, takes_context: bool = True
         ("plan_question_context", "steps",
          lambda p: question_context(p, request) if takes_context else (p, [])),
         ("plan_texts_chained", "changes", lambda p: chained_texts(p, request)),
+        ("plan_replacement_followed", "changes", followed_replacements),
     ]
     made: list[tuple[str, dict[str, list[str]]]] = []
     for what, field, repair in repairs:  # (the event, its field, the repair)

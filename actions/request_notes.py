@@ -65,11 +65,13 @@ class WorldActions(BaseModel):
 
 class TextChange(BaseModel):
     """A graph that changes a text it is given: the input holding the text, the output holding
-    the changed text, and the input naming what it takes out."""
+    the changed text, the input naming what it takes out and the one naming what it puts in
+    (``added``: empty when it puts nothing in)."""
 
     text: str
     changed: str
     removed: str
+    added: str = ""
 
 
 class RequestFacts(BaseModel):

@@ -1,11 +1,12 @@
-"""plan_merge: a re-asked plan merged with the doubted plan it answers, and a step given the
-text an earlier-asked replacement changes given the changed text."""
+"""plan_merge: a re-asked plan merged with the doubted plan it answers, a step given the text
+an earlier-asked replacement changes given the changed text, and a step that looks in the
+changed text for what the replacement took out given what it put in."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from actions.plan_merge import chained_texts, merged_plan, renumbered
+from actions.plan_merge import chained_texts, followed_replacements, merged_plan, renumbered
 from company.payloads import Plan, PlanStep
 
 LINE = "ERROR: disk full; ERROR: retry failed"
@@ -104,3 +105,35 @@ def test_a_step_given_another_text_or_a_request_without_cues_is_left_alone():
     request = f"In '{LINE}', replace ERROR with WARN and then count the words."
     assert chained_texts(plan(REPLACE, other), request)[1] == []
     assert chained_texts(plan(REPLACE, COUNT), f"Do things with '{LINE}'.")[1] == []
+
+
+EMAILS = "a@x.com; b@x.com"
+SEMICOLONS = {"graph": "replace_text", "inputs": {"text": EMAILS, "old": ";", "new": ","}}
+
+
+def test_a_split_of_the_replaced_text_on_what_was_taken_out_splits_on_what_was_put_in():
+    split = {"graph": "split_text", "inputs": {"text": "{{ s1.replaced }}", "delimiter": ";"}}
+    followed, changes = followed_replacements(plan(SEMICOLONS, split))
+    assert shape(followed) == [("s1", "replace_text", SEMICOLONS["inputs"]),
+                               ("s2", "split_text", {"text": "{{ s1.replaced }}",
+                                                     "delimiter": ","})]
+    assert changes == ["s2.delimiter: ';' -> ',' (s1 replaced ';' with ',' in the text s2 "
+                       "reads)"]
+
+
+def test_a_step_reading_the_original_or_another_output_or_another_text_is_left_alone():
+    on_original = {"graph": "split_text", "inputs": {"text": EMAILS, "delimiter": ";"}}
+    elsewhere = {"graph": "split_text", "inputs": {"text": "{{ s1.replaced }}", "delimiter": "@"}}
+    part = {"graph": "split_text", "inputs": {"text": "{{ s1.replaced }} x", "delimiter": ";"}}
+    for step in (on_original, elsewhere, part):
+        assert followed_replacements(plan(SEMICOLONS, step)) == (plan(SEMICOLONS, step), [])
+
+
+def test_a_change_that_puts_nothing_in_or_a_second_change_is_left_alone():
+    removed = {"graph": "replace_text", "inputs": {"text": EMAILS, "old": ";", "new": ""}}
+    kept = {"graph": "replace_text", "inputs": {"text": EMAILS, "old": ";", "new": ";;"}}
+    split = {"graph": "split_text", "inputs": {"text": "{{ s1.replaced }}", "delimiter": ";"}}
+    again = {"graph": "replace_text",
+             "inputs": {"text": "{{ s1.replaced }}", "old": ";", "new": " and "}}
+    for first, second in ((removed, split), (kept, split), (SEMICOLONS, again)):
+        assert followed_replacements(plan(first, second))[1] == []

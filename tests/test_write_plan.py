@@ -577,6 +577,24 @@ async def test_a_count_asked_after_a_replacement_is_given_the_replaced_text(conf
     assert [d["what"] for _, d in h.events] == ["plan_texts_chained"]
 
 
+async def test_a_split_on_what_the_replacement_took_out_splits_on_what_it_put_in(
+        config, store):
+    emails = "alice@corp.io; bo@corp.io"
+    split = {"steps": [
+        {"id": "s1", "purpose": "swap", "graph": "replace_text",
+         "inputs": {"text": emails, "old": ";", "new": ","}},
+        {"id": "s2", "purpose": "one by one", "graph": "split_text",
+         "inputs": {"text": "{{ s1.replaced }}", "delimiter": ";"}}], "notes": ""}
+    h = planner(config, store, [split])
+    h.remember(f"Swap the semicolons for commas in '{emails}', then list them one by one.",
+               UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert out.payload.steps[1].inputs == {"text": "{{ s1.replaced }}", "delimiter": ","}
+    assert [d["what"] for _, d in h.events] == ["plan_replacement_followed"]
+    assert len(h.provider.calls_for("WritePlan")) == 1
+
+
 async def test_a_quoted_part_of_the_given_line_is_given_the_whole_line_without_a_re_ask(
         config, store):
     line = '"Don\'t panic," she said. "It\'s only a 3.5% dip."'
