@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from actions.input_values import holds_reference, strings_in
-from actions.plan_repairs import WEB_ADDRESS, given_text
+from actions.plan_repairs import WEB_ADDRESS, WEB_SEARCH, given_text
 from actions.report_checks import (
     KnownNumbers,
     listed,
@@ -22,8 +22,6 @@ from company.payloads import Plan
 
 CALCULATE = "calculate"
 """The catalogue graph whose operand that changes nothing is doubted."""
-WEB_SEARCH = "web_search"
-"""The catalogue graph that must not be given a web address to search for."""
 NEUTRAL = {"Add": (0, "adds 0"), "Subtract": (0, "subtracts 0"), "Multiply": (1, "multiplies by 1"),
            "Divide": (1, "divides by 1"), "Power": (1, "raises to the power 1")}
 """Per operation: the operand ``b`` that leaves ``a`` unchanged, and how to say so."""

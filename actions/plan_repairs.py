@@ -1,12 +1,13 @@
 """Plan repairs the code makes itself, where the request or the plan already decides the answer:
 the order of a subtraction the request words as "A from B", a web address a step was given as a
-reference to another step's output, the whole of a text given after "this line:" where a step
-took only a quoted part of it, and the request as the context of a question that names none of
-the texts it quotes."""
+reference to another step's output, a web search for an address the request asks to fetch, the
+whole of a text given after "this line:" where a step took only a quoted part of it, and the
+request as the context of a question that names none of the texts it quotes."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from actions.input_values import STEP_REF, holds_reference
 from actions.report_checks import QUOTED, numbers_in, quoted_spans
@@ -58,6 +59,33 @@ def fetched_addresses(plan: Plan) -> tuple[Plan, list[str]]:
         address = step.inputs.get(ADDRESS_INPUT)
         if isinstance(address, str) and WEB_ADDRESS.fullmatch(address.strip()):
             fetched[step.id] = address.strip()
+        steps.append(step)
+    return plan.model_copy(update={"steps": steps}), changes
+
+
+WEB_SEARCH = "web_search"
+"""The graph that searches the web for a query (AutoGPT's ``SearchTheWebBlock``)."""
+
+
+def searched_addresses(plan: Plan, fetchers_asked: Collection[str]) -> tuple[Plan, list[str]]:
+    """The plan with each web search for a web address run instead by the one graph that
+    fetches a page from its address (``url``) that the request asks for in words
+    (``fetchers_asked``: "summarize … http://…" asks for ``summarize_web_page``), and what was
+    changed; left alone when the request asks for none or several. A search engine does not
+    fetch an address: the 0.5B model searched for ``http://10.0.4.12/wiki/Onboarding`` to
+    summarize it, and, doubted, answered that no graph could."""
+    if len(fetchers_asked) != 1:
+        return plan, []
+    [fetcher] = fetchers_asked
+    changes: list[str] = []
+    steps = []
+    for step in plan.steps:
+        query = step.inputs.get("query")
+        if (step.graph == WEB_SEARCH and isinstance(query, str)
+                and WEB_ADDRESS.fullmatch(query.strip())):
+            changes.append(f"{step.id}: {WEB_SEARCH} for {query.strip()} -> {fetcher}")
+            step = step.model_copy(update={"graph": fetcher,
+                                           "inputs": {ADDRESS_INPUT: query.strip()}})
         steps.append(step)
     return plan.model_copy(update={"steps": steps}), changes
 

@@ -22,15 +22,18 @@ from actions.plan_doubts import neutral_steps, plan_doubts
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from actions.plan_merge import chained_texts, followed_replacements, merged_plan
 from actions.plan_repairs import (
+    ADDRESS_INPUT,
     ANSWER,
     asked_context,
     fetched_addresses,
     question_context,
+    searched_addresses,
     subtraction_order,
     whole_given_text,
 )
 from actions.request_notes import (
     action_doubts,
+    cue_positions,
     implied_operands,
     missing_graph_doubts,
     request_notes,
@@ -165,13 +168,36 @@ def _without_neutral_steps(action: Action, plan: Plan, request: str) -> Plan:
 
 def _repaired(action: Action, plan: Plan, request: str) -> Plan:
     """``plan_repairs_made``, each repair said as an event."""
-    plan, made = plan_repairs_made(plan, request, _takes_context(action.ctx.services.catalogue()))
+    plan, made = plan_repairs_made(plan, request, RepairScope.of(action.ctx.services.catalogue()))
     for what, data in made:
         action.ctx.event(EventKind.PROGRESS, what=what, **data)
     return plan
 
 
-def plan_repairs_made(plan: Plan, request: str, takes_context: bool = True
+@dataclass(frozen=True)
+class RepairScope:
+    """What the catalogue offers the repairs: whether its question-answering graph takes a
+    context, and its graphs that fetch a page from an address (an input ``url`` and no
+    other required one)."""
+
+    takes_context: bool = True
+    fetchers: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, catalogue: Any) -> RepairScope:
+        """The scope of a loaded catalogue."""
+        graph, _, context = ANSWER
+        takes_context = graph in catalogue and any(
+            spec.name == context for spec in catalogue.get(graph).inputs)
+        fetchers = frozenset(
+            name for name in catalogue.names()
+            if any(spec.name == ADDRESS_INPUT for spec in catalogue.get(name).inputs)
+            and all(spec.name == ADDRESS_INPUT or not spec.required
+                    for spec in catalogue.get(name).inputs))
+        return cls(takes_context, fetchers)
+
+
+def plan_repairs_made(plan: Plan, request: str, scope: RepairScope = RepairScope()
                       ) -> tuple[Plan, list[tuple[str, dict[str, list[str]]]]]:
     """The plan after the repairs the request or the plan decide (``plan_repairs``,
     ``request_notes.implied_operands``, ``plan_merge``), and the events that say
@@ -179,16 +205,19 @@ def plan_repairs_made(plan: Plan, request: str, takes_context: bool = True
     calculation that changes nothing is missing (24 hours a day, squaring's 2), the changed
     text a step asked for after a change gets (the words of the line after the replacement),
     the whole of a text given after "this line:" that a step took a quoted part of, the
-    request as the context of a question that names none of its quoted texts
-    (``takes_context``: the graph takes one), and what a replacement put in where a step
-    looks in its result for what it took out."""
+    request as the context of a question that names none of its quoted texts (where the
+    graph takes one), the page-fetching graph the request asks for in place of a web search
+    for an address, and what a replacement put in where a step looks in its result for what
+    it took out."""
     repairs: list[tuple[str, str, Callable[[Plan], tuple[Plan, list[str]]]]] = [
         ("plan_given_text_restored", "inputs", lambda p: whole_given_text(p, request)),
         ("plan_operands_reordered", "changes", lambda p: subtraction_order(p, request)),
         ("plan_addresses_repaired", "changes", fetched_addresses),
+        ("plan_search_fetches_address", "changes",
+         lambda p: searched_addresses(p, cue_positions(request, scope.fetchers))),
         ("plan_operands_implied", "changes", lambda p: implied_operands(p, request)),
         ("plan_question_context", "steps",
-         lambda p: question_context(p, request) if takes_context else (p, [])),
+         lambda p: question_context(p, request) if scope.takes_context else (p, [])),
         ("plan_texts_chained", "changes", lambda p: chained_texts(p, request)),
         ("plan_replacement_followed", "changes", followed_replacements),
     ]
@@ -199,13 +228,6 @@ def plan_repairs_made(plan: Plan, request: str, takes_context: bool = True
             made.append((what, {field: changes}))
             plan = derive_dependencies(plan)
     return plan, made
-
-
-def _takes_context(catalogue: Any) -> bool:
-    """Whether the catalogue's question-answering graph takes a context input."""
-    graph, _, context = ANSWER
-    return graph in catalogue and any(spec.name == context
-                                      for spec in catalogue.get(graph).inputs)
 
 
 def replan_exclusions(news: list[Message], catalogue: Any) -> set[str]:
@@ -416,7 +438,7 @@ def _merged(action: Action, doubted: Plan, reasked: Plan, request: str, checks: 
     if merged is None:
         return None
     merged, made = plan_repairs_made(derive_dependencies(merged), request,
-                                     _takes_context(action.ctx.services.catalogue()))
+                                     RepairScope.of(action.ctx.services.catalogue()))
     if checks.problems(merged):
         return None
     return merged, checks.doubts(merged), made

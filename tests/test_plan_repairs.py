@@ -10,6 +10,7 @@ from actions.plan_repairs import (
     fetched_addresses,
     given_text,
     question_context,
+    searched_addresses,
     subtraction_order,
     whole_given_text,
 )
@@ -63,6 +64,29 @@ def test_an_address_given_as_a_reference_is_the_address_that_step_fetched() -> N
     fixed, changes = fetched_addresses(steps)
     assert fixed.steps[1].inputs == {"url": address, "focus": "general information"}
     assert changes == [f"s2.url: {{{{ s1.text }}}} -> {address}"]
+
+
+def search(query: str, step_id: str = "s1") -> dict[str, Any]:
+    return {"id": step_id, "graph": "web_search", "purpose": "p", "inputs": {"query": query}}
+
+
+def test_a_search_for_an_address_is_the_fetch_the_request_asks_for() -> None:
+    address = "http://10.0.4.12/wiki/Onboarding"
+    fixed, changes = searched_addresses(plan(search(f" {address} ")), {"summarize_web_page"})
+    assert [(s.graph, s.inputs) for s in fixed.steps] == [
+        ("summarize_web_page", {"url": address})]
+    assert changes == [f"s1: web_search for {address} -> summarize_web_page"]
+
+
+@pytest.mark.parametrize("asked", [set(), {"read_web_page", "summarize_web_page"}])
+def test_a_search_for_an_address_stays_unless_one_fetch_is_asked_for(asked) -> None:
+    steps = plan(search("http://10.0.4.12/wiki/Onboarding"))
+    assert searched_addresses(steps, asked) == (steps, [])
+
+
+def test_a_search_for_words_or_a_sentence_with_an_address_stays() -> None:
+    steps = plan(search("onboarding guide"), search("see http://x.io/a", "s2"))
+    assert searched_addresses(steps, {"read_web_page"}) == (steps, [])
 
 
 def test_other_references_and_addresses_stay() -> None:

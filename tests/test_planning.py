@@ -1,7 +1,9 @@
 """plan_problems and derive_dependencies: what a schema cannot say about a plan (order,
-references to outputs and to later steps), and dependencies taken from the references."""
+references to outputs and to later steps), dependencies taken from the references, and what
+the catalogue offers the repairs."""
 
 from actions.planning import (
+    RepairScope,
     derive_dependencies,
     drop_neutral_steps,
     plan_problems,
@@ -210,3 +212,12 @@ def test_a_calculation_that_changes_nothing_is_dropped_and_its_references_rewire
     assert kept.steps[0].inputs == {"a": 20, "b": 3} and kept.steps[0].depends_on == []
     assert drop_neutral_steps(literal, "Multiply 20 by 1, then compare it with 3.") == (
         literal, [])
+
+
+def test_the_repairs_scope_of_the_shipped_catalogue() -> None:
+    scope = RepairScope.of(CATALOGUE)
+    assert scope.takes_context
+    assert scope.fetchers == {"read_web_page", "summarize_web_page", "youtube_transcript"}
+    assert RepairScope.of(CATALOGUE.without({"answer_question", "read_web_page",
+                                             "youtube_transcript"})) == RepairScope(
+        takes_context=False, fetchers=frozenset({"summarize_web_page"}))

@@ -595,6 +595,20 @@ async def test_a_split_on_what_the_replacement_took_out_splits_on_what_it_put_in
     assert len(h.provider.calls_for("WritePlan")) == 1
 
 
+async def test_a_search_for_the_address_to_summarize_is_the_summary_without_a_re_ask(
+        config, store):
+    searched = {"steps": [{"id": "s1", "purpose": "summarize", "graph": "web_search",
+                           "inputs": {"query": "http://wiki.corp.local/handbook"}}], "notes": ""}
+    h = planner(config, store, [searched])
+    h.remember("Please summarize http://wiki.corp.local/handbook for me.", UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    assert [(s.graph, s.inputs) for s in out.payload.steps] == [
+        ("summarize_web_page", {"url": "http://wiki.corp.local/handbook"})]
+    assert [d["what"] for _, d in h.events] == ["plan_search_fetches_address"]
+    assert len(h.provider.calls_for("WritePlan")) == 1
+
+
 async def test_a_quoted_part_of_the_given_line_is_given_the_whole_line_without_a_re_ask(
         config, store):
     line = '"Don\'t panic," she said. "It\'s only a 3.5% dip."'
