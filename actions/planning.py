@@ -166,9 +166,9 @@ def _without_neutral_steps(action: Action, plan: Plan, request: str) -> Plan:
     return plan
 
 
-def _repaired(action: Action, plan: Plan, request: str) -> Plan:
+def _repaired(action: Action, plan: Plan, request: str, scope: RepairScope) -> Plan:
     """``plan_repairs_made``, each repair said as an event."""
-    plan, made = plan_repairs_made(plan, request, RepairScope.of(action.ctx.services.catalogue()))
+    plan, made = plan_repairs_made(plan, request, scope)
     for what, data in made:
         action.ctx.event(EventKind.PROGRESS, what=what, **data)
     return plan
@@ -429,7 +429,7 @@ class PlanChecks:
                 + missing_graph_doubts(plan, self.request, graphs))
 
 
-def _merged(action: Action, doubted: Plan, reasked: Plan, request: str, checks: PlanChecks
+def _merged(doubted: Plan, reasked: Plan, request: str, checks: PlanChecks
             ) -> tuple[Plan, list[str], list[tuple[str, dict[str, list[str]]]]] | None:
     """The doubted plan merged with the steps its re-ask added (``plan_merge.merged_plan``),
     repaired, with its doubts and the repairs' events (said only if it runs); None when there
@@ -438,7 +438,7 @@ def _merged(action: Action, doubted: Plan, reasked: Plan, request: str, checks: 
     if merged is None:
         return None
     merged, made = plan_repairs_made(derive_dependencies(merged), request,
-                                     RepairScope.of(action.ctx.services.catalogue()))
+                                     RepairScope.of(checks.catalogue))
     if checks.problems(merged):
         return None
     return merged, checks.doubts(merged), made
@@ -483,12 +483,12 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         plan, unquoted = unquote_copied_inputs(plan, request)
         if unquoted:
             action.ctx.event(EventKind.PROGRESS, what="plan_quotes_removed", inputs=unquoted)
-        plan = _repaired(action, plan, request)
+        plan = _repaired(action, plan, request, RepairScope.of(catalogue))
         found = checks.problems(plan)
         if not found:
             doubts = checks.doubts(plan)
             if doubted is not None:
-                merged = _merged(action, doubted, plan, request, checks)
+                merged = _merged(doubted, plan, request, checks)
                 if merged is not None and len(merged[1]) < min(len(doubts), len(first_doubts)):
                     for what, data in merged[2]:
                         action.ctx.event(EventKind.PROGRESS, what=what, **data)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from actions.analyze_request import AnalyzeRequest
+from actions.planning import draft_plan
 from actions.review_results import ReviewResults
 from actions.summarize_results import SummarizeResults
 from actions.transcribe import Transcribe
@@ -21,7 +22,7 @@ from company.boss import UserRequirement
 from company.config import AppConfig
 from company.events import EventKind
 from company.graphs.plan_schema import plan_schema
-from company.payloads import Plan, Review
+from company.payloads import Analysis, Plan, Review
 from tests.action_support import harness, offline_config
 from tests.conftest import ANALYSIS, PLAN
 
@@ -607,6 +608,22 @@ async def test_a_search_for_the_address_to_summarize_is_the_summary_without_a_re
         ("summarize_web_page", {"url": "http://wiki.corp.local/handbook"})]
     assert [d["what"] for _, d in h.events] == ["plan_search_fetches_address"]
     assert len(h.provider.calls_for("WritePlan")) == 1
+
+
+async def test_a_re_plan_without_the_fetch_graph_keeps_the_search_it_cannot_repair(
+        config, store):
+    """After summarize_web_page failed, the re-plan is not offered it: a search for the
+    address stays a search (repaired into the excluded graph, it was rejected three times)."""
+    searched = {"steps": [{"id": "s1", "purpose": "find it", "graph": "web_search",
+                           "inputs": {"query": "onboarding handbook"}},
+                          {"id": "s2", "purpose": "the page", "graph": "web_search",
+                           "inputs": {"query": "http://wiki.corp.local/handbook"}}], "notes": ""}
+    h = planner(config, store, [searched, searched])
+    h.remember("Please summarize http://wiki.corp.local/handbook for me.", UserRequirement)
+    plan = await draft_plan(WritePlan(h.ctx), Analysis.model_validate(ANALYSIS),
+                            exclude={"summarize_web_page"})
+    assert [s.graph for s in plan.steps] == ["web_search", "web_search"]
+    assert "plan_rejected" not in [d["what"] for _, d in h.events]
 
 
 async def test_a_quoted_part_of_the_given_line_is_given_the_whole_line_without_a_re_ask(
