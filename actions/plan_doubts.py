@@ -198,14 +198,18 @@ def literal_extract_doubts(plan: Plan) -> list[str]:
     return doubts
 
 
-def plan_doubts(plan: Plan, request: str, earlier: Sequence[str] = ()) -> list[str]:
+def plan_doubts(plan: Plan, request: str, earlier: Sequence[str] = (),
+                fetches: bool = True) -> list[str]:
     """Everything doubtful about a valid plan for ``request`` (empty when it looks right);
-    numbers of the ``earlier`` turns may be calculated with as the request's own."""
+    numbers of the ``earlier`` turns may be calculated with as the request's own. A search for
+    an address is doubted only where a graph that ``fetches`` a page is offered (a re-plan
+    after they failed is not offered them)."""
     if not request.strip():
         return []
     return (neutral_operand_doubts(plan, request) + percent_doubts(plan, request)
             + unused_quote_doubts(plan, request) + unused_number_doubts(plan, request)
-            + made_up_calculation_doubts(plan, request, earlier) + address_search_doubts(plan)
+            + made_up_calculation_doubts(plan, request, earlier)
+            + (address_search_doubts(plan) if fetches else [])
             + literal_extract_doubts(plan))
 
 

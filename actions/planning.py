@@ -424,7 +424,8 @@ class PlanChecks:
     def doubts(self, plan: Plan) -> list[str]:
         """What a valid plan seems to get wrong (``plan_doubts``, ``request_notes``)."""
         described, graphs = self.catalogue.describe(), self.catalogue.names()
-        return (plan_doubts(plan, self.request, self.earlier)
+        fetches = bool(RepairScope.of(self.catalogue).fetchers)
+        return (plan_doubts(plan, self.request, self.earlier, fetches)
                 + action_doubts(plan, self.request, described, graphs)
                 + missing_graph_doubts(plan, self.request, graphs))
 

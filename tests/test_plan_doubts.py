@@ -162,14 +162,16 @@ def test_a_neutral_operand_doubt_names_what_the_step_is_for() -> None:
                      "(square the sum), or answer with no steps if no graph can do what is asked")
 
 
-def test_a_web_search_for_a_web_address_is_doubted() -> None:
+def test_a_web_search_for_a_web_address_is_doubted_where_a_fetch_graph_is_offered() -> None:
     address = "http://10.0.4.12/wiki/Onboarding"
     assert address_search_doubts(plan(("web_search", {"query": f" {address} "}))) == [
         f"step s1 searches the web for the address {address}: a page is read or summarised "
         "from its address, not searched for"]
     assert address_search_doubts(plan(("web_search", {"query": f"onboarding {address}"}))) == []
     assert address_search_doubts(plan(("read_web_page", {"url": address}))) == []
-    assert plan_doubts(plan(("web_search", {"query": address})), f"Summarize {address}")
+    searched = plan(("web_search", {"query": address}))
+    assert plan_doubts(searched, f"Summarize {address}") != []
+    assert plan_doubts(searched, f"Summarize {address}", fetches=False) == []  # none offered
 
 
 DIALOGUE = ('I need the word count and the character count for this line: "Don\'t panic," she '

@@ -626,6 +626,18 @@ async def test_a_re_plan_without_the_fetch_graph_keeps_the_search_it_cannot_repa
     assert "plan_rejected" not in [d["what"] for _, d in h.events]
 
 
+async def test_a_re_plan_offered_no_fetch_graph_does_not_doubt_a_search_for_the_address(
+        config, store):
+    searched = {"steps": [{"id": "s1", "purpose": "the page", "graph": "web_search",
+                           "inputs": {"query": "http://wiki.corp.local/handbook"}}], "notes": ""}
+    h = planner(config, store, [searched])
+    h.remember("Please summarize http://wiki.corp.local/handbook for me.", UserRequirement)
+    plan = await draft_plan(WritePlan(h.ctx), Analysis.model_validate(ANALYSIS), exclude={
+        "read_web_page", "summarize_web_page", "youtube_transcript"})
+    assert [s.graph for s in plan.steps] == ["web_search"]
+    assert h.events == [] and len(h.provider.calls_for("WritePlan")) == 1
+
+
 async def test_a_quoted_part_of_the_given_line_is_given_the_whole_line_without_a_re_ask(
         config, store):
     line = '"Don\'t panic," she said. "It\'s only a 3.5% dip."'
