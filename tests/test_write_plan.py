@@ -596,16 +596,25 @@ async def test_a_split_on_what_the_replacement_took_out_splits_on_what_it_put_in
     assert len(h.provider.calls_for("WritePlan")) == 1
 
 
+HANDBOOK = "http://wiki.corp.local/handbook"
+
+
+def searching(config, store, *queries: str):
+    """A Planner asked to summarize the handbook page, whose plans search for ``queries``."""
+    steps = [{"id": f"s{n}", "purpose": "p", "graph": "web_search", "inputs": {"query": q}}
+             for n, q in enumerate(queries, 1)]
+    h = planner(config, store, [{"steps": steps, "notes": ""}] * 2)
+    h.remember(f"Please summarize {HANDBOOK} for me.", UserRequirement)
+    return h
+
+
 async def test_a_search_for_the_address_to_summarize_is_the_summary_without_a_re_ask(
         config, store):
-    searched = {"steps": [{"id": "s1", "purpose": "summarize", "graph": "web_search",
-                           "inputs": {"query": "http://wiki.corp.local/handbook"}}], "notes": ""}
-    h = planner(config, store, [searched])
-    h.remember("Please summarize http://wiki.corp.local/handbook for me.", UserRequirement)
+    h = searching(config, store, HANDBOOK)
     analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
     [out] = await h.publish(WritePlan, [analysis])
     assert [(s.graph, s.inputs) for s in out.payload.steps] == [
-        ("summarize_web_page", {"url": "http://wiki.corp.local/handbook"})]
+        ("summarize_web_page", {"url": HANDBOOK})]
     assert [d["what"] for _, d in h.events] == ["plan_search_fetches_address"]
     assert len(h.provider.calls_for("WritePlan")) == 1
 
@@ -614,12 +623,7 @@ async def test_a_re_plan_without_the_fetch_graph_keeps_the_search_it_cannot_repa
         config, store):
     """After summarize_web_page failed, the re-plan is not offered it: a search for the
     address stays a search (repaired into the excluded graph, it was rejected three times)."""
-    searched = {"steps": [{"id": "s1", "purpose": "find it", "graph": "web_search",
-                           "inputs": {"query": "onboarding handbook"}},
-                          {"id": "s2", "purpose": "the page", "graph": "web_search",
-                           "inputs": {"query": "http://wiki.corp.local/handbook"}}], "notes": ""}
-    h = planner(config, store, [searched, searched])
-    h.remember("Please summarize http://wiki.corp.local/handbook for me.", UserRequirement)
+    h = searching(config, store, "onboarding handbook", HANDBOOK)
     plan = await draft_plan(WritePlan(h.ctx), Analysis.model_validate(ANALYSIS),
                             exclude={"summarize_web_page"})
     assert [s.graph for s in plan.steps] == ["web_search", "web_search"]
@@ -628,10 +632,7 @@ async def test_a_re_plan_without_the_fetch_graph_keeps_the_search_it_cannot_repa
 
 async def test_a_re_plan_offered_no_fetch_graph_does_not_doubt_a_search_for_the_address(
         config, store):
-    searched = {"steps": [{"id": "s1", "purpose": "the page", "graph": "web_search",
-                           "inputs": {"query": "http://wiki.corp.local/handbook"}}], "notes": ""}
-    h = planner(config, store, [searched])
-    h.remember("Please summarize http://wiki.corp.local/handbook for me.", UserRequirement)
+    h = searching(config, store, HANDBOOK)
     plan = await draft_plan(WritePlan(h.ctx), Analysis.model_validate(ANALYSIS), exclude={
         "read_web_page", "summarize_web_page", "youtube_transcript"})
     assert [s.graph for s in plan.steps] == ["web_search"]
