@@ -166,6 +166,14 @@ def _without_neutral_steps(action: Action, plan: Plan, request: str) -> Plan:
     return plan
 
 
+def _references_repaired(action: Action, plan: Plan, catalogue: Any) -> Plan:
+    """``repair_references``, its changes said as an event."""
+    plan, repaired = repair_references(plan, catalogue)
+    if repaired:
+        action.ctx.event(EventKind.PROGRESS, what="plan_references_repaired", changes=repaired)
+    return plan
+
+
 def _repaired(action: Action, plan: Plan, request: str, scope: RepairScope) -> Plan:
     """``plan_repairs_made``, each repair said as an event."""
     plan, made = plan_repairs_made(plan, request, scope)
@@ -477,14 +485,13 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         messages = [{"role": "user", "content": prompt}]
         plan = derive_dependencies(await llm.ask_model(
             messages, Plan, schema=schema, reask=Reask.DOUBTED if doubted is not None else None))
-        plan, repaired = repair_references(plan, catalogue)
-        if repaired:
-            action.ctx.event(EventKind.PROGRESS, what="plan_references_repaired",
-                             changes=repaired)
+        plan = _references_repaired(action, plan, catalogue)
         plan, unquoted = unquote_copied_inputs(plan, request)
         if unquoted:
             action.ctx.event(EventKind.PROGRESS, what="plan_quotes_removed", inputs=unquoted)
         plan = _repaired(action, plan, request, RepairScope.of(catalogue))
+        # again: a repair that changed a step's graph leaves references to the old one's outputs
+        plan = _references_repaired(action, plan, catalogue)
         found = checks.problems(plan)
         if not found:
             doubts = checks.doubts(plan)

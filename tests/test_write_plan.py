@@ -619,6 +619,24 @@ async def test_a_search_for_the_address_to_summarize_is_the_summary_without_a_re
     assert len(h.provider.calls_for("WritePlan")) == 1
 
 
+async def test_a_step_using_the_searchs_results_uses_the_summary_once_it_is_fetched(
+        config, store):
+    """The 0.5B model searched for the address and extracted from ``{{ s1.result }}``: once
+    the search is the summary, the reference is pointed at its output, not rejected."""
+    steps = [{"id": "s1", "purpose": "p", "graph": "web_search", "inputs": {"query": HANDBOOK}},
+             {"id": "s2", "purpose": "p", "graph": "extract_text",
+              "inputs": {"text": "{{ s1.result }}", "pattern": "per diem"}}]
+    h = planner(config, store, [{"steps": steps, "notes": ""}])
+    h.remember(f"Please summarize {HANDBOOK} for me.", UserRequirement)
+    plan = await draft_plan(WritePlan(h.ctx), Analysis.model_validate(ANALYSIS))
+    assert [(s.graph, s.inputs) for s in plan.steps] == [
+        ("summarize_web_page", {"url": HANDBOOK}),
+        ("extract_text", {"text": "{{ s1.summary }}", "pattern": "per diem"})]
+    assert [d["what"] for _, d in h.events] == [
+        "plan_references_repaired", "plan_search_fetches_address", "plan_references_repaired"]
+    assert len(h.provider.calls_for("WritePlan")) == 1
+
+
 async def test_a_re_plan_without_the_fetch_graph_keeps_the_search_it_cannot_repair(
         config, store):
     """After summarize_web_page failed, the re-plan is not offered it: a search for the
