@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
@@ -230,10 +230,10 @@ def plan_repairs_made(plan: Plan, request: str, scope: RepairScope = RepairScope
         ("plan_replacement_followed", "changes", followed_replacements),
     ]
     made: list[tuple[str, dict[str, list[str]]]] = []
-    for what, field, repair in repairs:  # (the event, its field, the repair)
+    for what, key, repair in repairs:  # (the event, its data's key, the repair)
         plan, changes = repair(plan)
         if changes:
-            made.append((what, {field: changes}))
+            made.append((what, {key: changes}))
             plan = derive_dependencies(plan)
     return plan, made
 
@@ -415,14 +415,18 @@ def analysis_text(analysis: Analysis) -> str:
 
 @dataclass
 class PlanChecks:
-    """What a valid plan is checked against: the catalogue it runs on, the examples its prompt
-    showed, and the Boss's words (else the Analyst's)."""
+    """What a valid plan is checked against: the catalogue it runs on (and what it offers the
+    repairs), the examples its prompt showed, and the Boss's words (else the Analyst's)."""
 
     catalogue: Any
     shown: list[PlanExample]
     request: str
     earlier: Sequence[str]
     analysis: str
+    scope: RepairScope = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scope = RepairScope.of(self.catalogue)
 
     def problems(self, plan: Plan) -> list[str]:
         """What makes the plan invalid: ``plan_problems``, and an example copied as it was."""
@@ -432,8 +436,7 @@ class PlanChecks:
     def doubts(self, plan: Plan) -> list[str]:
         """What a valid plan seems to get wrong (``plan_doubts``, ``request_notes``)."""
         described, graphs = self.catalogue.describe(), self.catalogue.names()
-        fetches = bool(RepairScope.of(self.catalogue).fetchers)
-        return (plan_doubts(plan, self.request, self.earlier, fetches)
+        return (plan_doubts(plan, self.request, self.earlier, bool(self.scope.fetchers))
                 + action_doubts(plan, self.request, described, graphs)
                 + missing_graph_doubts(plan, self.request, graphs))
 
@@ -447,7 +450,7 @@ def _merged(doubted: Plan, reasked: Plan, request: str, checks: PlanChecks
     if merged is None:
         return None
     merged, made = plan_repairs_made(derive_dependencies(merged), request,
-                                     RepairScope.of(checks.catalogue))
+                                     checks.scope)
     if checks.problems(merged):
         return None
     return merged, checks.doubts(merged), made
@@ -489,7 +492,7 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
         plan, unquoted = unquote_copied_inputs(plan, request)
         if unquoted:
             action.ctx.event(EventKind.PROGRESS, what="plan_quotes_removed", inputs=unquoted)
-        plan = _repaired(action, plan, request, RepairScope.of(catalogue))
+        plan = _repaired(action, plan, request, checks.scope)
         # again: a repair that changed a step's graph leaves references to the old one's outputs
         plan = _references_repaired(action, plan, catalogue)
         found = checks.problems(plan)
