@@ -217,11 +217,14 @@ def _pin_clients(cpus: set[int]) -> None:
     os.sched_setaffinity(0, cpus)
 
 
-def run_hostile(tmp: Path, *, probe_every_s: float = 0.05, pin: bool = False) -> HostileResult:
+def run_hostile(tmp: Path, *, probe_every_s: float = 0.05, pin: bool = False,
+                min_probes: int = 10) -> HostileResult:
     """Start serve, run the hostile load, and measure; the server is stopped at the end.
 
     ``pin``: the server gets CPU 0 and the attacking clients the other CPUs, so the numbers
-    show the server's own responsiveness rather than clients starving it of CPU."""
+    show the server's own responsiveness rather than clients starving it of CPU. Health is
+    probed until the load is over and at least ``min_probes`` times (a load that ended in 3 s
+    while each probe took most of a second left too few to judge)."""
     fake = script(FakeOllama()).start()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -240,7 +243,8 @@ def run_hostile(tmp: Path, *, probe_every_s: float = 0.05, pin: bool = False) ->
                                    initializer=_pin_clients, initargs=(client_cpus,))
         futures = [pool.submit(_timed, name, url) for name in ATTACKS]
         with httpx.Client(timeout=5) as client:
-            while not all(f.done() for f in futures) or not result.runaway_status:
+            while (not all(f.done() for f in futures) or not result.runaway_status
+                   or len(result.health_latencies_s) + result.health_failures < min_probes):
                 probe = time.perf_counter()
                 try:
                     client.get(f"{url}/v1/health").raise_for_status()
