@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from actions.input_values import holds_reference, strings_in
-from actions.plan_repairs import WEB_ADDRESS, WEB_SEARCH, given_text
+from actions.plan_repairs import given_text, searched_address
 from actions.report_checks import (
     KnownNumbers,
     listed,
@@ -163,11 +163,9 @@ def made_up_calculation_doubts(plan: Plan, request: str,
 def address_search_doubts(plan: Plan) -> list[str]:
     """A web search for a web address: the page at an address is read or summarised (the 0.5B
     model searched for ``http://10.0.4.12/wiki/Onboarding`` to summarize it)."""
-    return [f"step {step.id} searches the web for the address {query.strip()}: a page is read "
+    return [f"step {step.id} searches the web for the address {address}: a page is read "
             "or summarised from its address, not searched for"
-            for step in plan.steps if step.graph == WEB_SEARCH
-            and isinstance(query := step.inputs.get("query"), str)
-            and WEB_ADDRESS.fullmatch(query.strip())]
+            for step in plan.steps if (address := searched_address(step)) is not None]
 
 
 EXTRACT = ("extract_text", "text", "pattern")

@@ -116,10 +116,11 @@ def followed_replacements(plan: Plan, facts: RequestFacts | None = None
     that puts nothing in, or puts in what it took out, is left alone; so are steps that are
     changes themselves (``chained_texts`` decides those)."""
     facts = facts or load_facts()
+    by_id = {step.id: step for step in plan.steps if step.graph in facts.text_changes}
     steps = []
     changes: list[str] = []
     for step in plan.steps:
-        for read in _changed_texts_read(step, plan, facts):
+        for read in _changed_texts_read(step, by_id, facts):
             change, gone, put = read
             for name, value in step.inputs.items():
                 if _literal(value) == gone.strip():
@@ -132,14 +133,13 @@ def followed_replacements(plan: Plan, facts: RequestFacts | None = None
     return plan.model_copy(update={"steps": steps}), changes
 
 
-def _changed_texts_read(step: PlanStep, plan: Plan,
+def _changed_texts_read(step: PlanStep, by_id: dict[str, PlanStep],
                         facts: RequestFacts) -> list[tuple[str, str, str]]:
-    """(change step id, what it took out, what it put in) for each change whose whole result
-    is one of the step's inputs, when the change puts in something other than what it took
-    out; none for a step that is a change itself."""
+    """(change step id, what it took out, what it put in) for each change (of ``by_id``, the
+    plan's change steps) whose whole result is one of the step's inputs, when the change puts
+    in something other than what it took out; none for a step that is a change itself."""
     if step.graph in facts.text_changes:
         return []
-    by_id = {other.id: other for other in plan.steps if other.graph in facts.text_changes}
     found = []
     for value in step.inputs.values():
         whole = STEP_REF.fullmatch(value.strip()) if isinstance(value, str) else None

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from actions.input_values import STEP_REF, holds_reference
 from actions.report_checks import QUOTED, numbers_in, quoted_spans
 from company.grounding import as_number
-from company.payloads import Plan
+from company.payloads import Plan, PlanStep
 
 SUBTRACT = "Subtract"
 TAKEN_FROM = re.compile(r"(?P<taken>\S+)\s+(?:away\s+)?from\s+(?P<whole>\S+)", re.IGNORECASE)
@@ -67,6 +67,15 @@ WEB_SEARCH = "web_search"
 """The graph that searches the web for a query (AutoGPT's ``SearchTheWebBlock``)."""
 
 
+def searched_address(step: PlanStep) -> str | None:
+    """The web address a web-search step searches for, when its query is one; else None."""
+    query = step.inputs.get("query")
+    if step.graph == WEB_SEARCH and isinstance(query, str) and WEB_ADDRESS.fullmatch(
+            query.strip()):
+        return query.strip()
+    return None
+
+
 def searched_addresses(plan: Plan, fetchers_asked: Collection[str]) -> tuple[Plan, list[str]]:
     """The plan with each web search for a web address run instead by the one graph that
     fetches a page from its address (``url``) that the request asks for in words
@@ -80,12 +89,10 @@ def searched_addresses(plan: Plan, fetchers_asked: Collection[str]) -> tuple[Pla
     changes: list[str] = []
     steps = []
     for step in plan.steps:
-        query = step.inputs.get("query")
-        if (step.graph == WEB_SEARCH and isinstance(query, str)
-                and WEB_ADDRESS.fullmatch(query.strip())):
-            changes.append(f"{step.id}: {WEB_SEARCH} for {query.strip()} -> {fetcher}")
-            step = step.model_copy(update={"graph": fetcher,
-                                           "inputs": {ADDRESS_INPUT: query.strip()}})
+        address = searched_address(step)
+        if address is not None:
+            changes.append(f"{step.id}: {WEB_SEARCH} for {address} -> {fetcher}")
+            step = step.model_copy(update={"graph": fetcher, "inputs": {ADDRESS_INPUT: address}})
         steps.append(step)
     return plan.model_copy(update={"steps": steps}), changes
 
