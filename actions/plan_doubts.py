@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from actions.input_values import holds_reference, strings_in
-from actions.plan_repairs import given_text, searched_address
+from actions.plan_repairs import CALCULATE, PERCENT, given_text, searched_address
 from actions.report_checks import (
     KnownNumbers,
+    Number,
     listed,
     number_words,
     numbers_in,
@@ -20,8 +21,6 @@ from actions.report_checks import (
 from company.grounding import as_number
 from company.payloads import Plan
 
-CALCULATE = "calculate"
-"""The catalogue graph whose operand that changes nothing is doubted."""
 NEUTRAL = {"Add": (0, "adds 0"), "Subtract": (0, "subtracts 0"), "Multiply": (1, "multiplies by 1"),
            "Divide": (1, "divides by 1"), "Power": (1, "raises to the power 1")}
 """Per operation: the operand ``b`` that leaves ``a`` unchanged, and how to say so."""
@@ -72,10 +71,6 @@ def neutral_operand_doubts(plan: Plan, request: str) -> list[str]:
             for step_id, (says, _) in neutral_steps(plan, request).items()]
 
 
-PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s?(?:%|per ?cent\b)", re.IGNORECASE)
-"""A percentage in the request: "18%", "8.25 %", "5 percent"."""
-
-
 def percent_doubts(plan: Plan, request: str) -> list[str]:
     """A percentage of the request multiplied as a whole number (18 × 67.40 for "18% of
     67.40"), when no step divides by 100."""
@@ -118,6 +113,17 @@ def unused_number_doubts(plan: Plan, request: str) -> list[str]:
     text, a percentage also as its fraction), when the plan has steps: a step left out (the
     division of "spread it over the 4 remaining months") or a number made up in its place.
     Numbers inside a quoted text no step uses are left to ``unused_quote_doubts``."""
+    unused = [number.text for number in unused_numbers(plan, request)]
+    if not unused:
+        return []
+    them = "them" if len(unused) > 1 else "it"
+    return [f"the request says {listed(unused)}, but no step uses {them}:"
+            " add the step that needs it, or answer with no steps if no graph can do what is "
+            "asked"]
+
+
+def unused_numbers(plan: Plan, request: str) -> list[Number]:
+    """The numbers of ``unused_number_doubts``, each once (none for a plan with no steps)."""
     if not plan.steps:
         return []
     held = KnownNumbers()
@@ -127,13 +133,11 @@ def unused_number_doubts(plan: Plan, request: str) -> list[str]:
     for quoted in quoted_spans(request):
         if quoted not in inputs:
             said = said.replace(quoted, " ")
-    unused = held.unknown(numbers_in(said))
-    if not unused:
-        return []
-    them = "them" if len(unused) > 1 else "it"
-    return [f"the request says {listed(unused)}, but no step uses {them}:"
-            " add the step that needs it, or answer with no steps if no graph can do what is "
-            "asked"]
+    unused: list[Number] = []
+    for number in numbers_in(said):
+        if not held.knows(number) and number.text not in [n.text for n in unused]:
+            unused.append(number)
+    return unused
 
 
 def made_up_calculation_doubts(plan: Plan, request: str,

@@ -8,38 +8,10 @@ Both return plans whose ``depends_on`` the caller derives again
 
 from __future__ import annotations
 
-from actions.input_values import (
-    STEP_REF,
-    map_strings,
-    step_reference,
-    step_references,
-    strings_in,
-)
+from actions.input_values import STEP_REF, step_reference, strings_in
 from actions.request_notes import RequestFacts, TextChange, cue_positions, load_facts
+from actions.step_ids import renamed, renumbered, step_refs
 from company.payloads import Plan, PlanStep
-
-
-def step_refs(step: PlanStep) -> set[str]:
-    """The ids of the steps a step's inputs refer to."""
-    return {ref for ref, _ in step_references(step.inputs)}
-
-
-def _renamed(step: PlanStep, new_id: dict[str, str]) -> PlanStep:
-    """The step with its id and its references to other steps renamed by ``new_id``."""
-
-    def follow(text: str) -> str:
-        return STEP_REF.sub(
-            lambda m: step_reference(new_id.get(m.group(1), m.group(1)), m.group(2)), text)
-
-    return step.model_copy(update={"id": new_id.get(step.id, step.id),
-                                   "inputs": map_strings(step.inputs, follow)})
-
-
-def renumbered(steps: list[PlanStep], notes: str = "") -> Plan:
-    """The steps as a plan with ids ``s1``, ``s2``, … in their order, each reference to a step
-    following its new id."""
-    new_id = {step.id: f"s{n}" for n, step in enumerate(steps, 1)}
-    return Plan(steps=[_renamed(step, new_id) for step in steps], notes=notes)
 
 
 def merged_plan(first: Plan, second: Plan) -> Plan | None:
@@ -57,7 +29,7 @@ def merged_plan(first: Plan, second: Plan) -> Plan | None:
     # the added steps' ids kept apart from the first plan's until the whole plan is renumbered
     apart = {step.id: f"added{n}" for n, step in enumerate(added, 1)}
     # the re-ask's notes spoke of a plan without the first plan's steps ("No step can count")
-    return renumbered([*first.steps, *(_renamed(step, apart) for step in added)], first.notes)
+    return renumbered([*first.steps, *(renamed(step, apart) for step in added)], first.notes)
 
 
 def chained_texts(plan: Plan, request: str, facts: RequestFacts | None = None

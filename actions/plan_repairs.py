@@ -1,20 +1,28 @@
 """Plan repairs the code makes itself, where the request or the plan already decides the answer:
-the order of a subtraction the request words as "A from B", a web address a step was given as a
-reference to another step's output, a web search for an address the request asks to fetch, the
-whole of a text given after "this line:" where a step took only a quoted part of it, and the
-request as the context of a question that names none of the texts it quotes."""
+the order of a subtraction the request words as "A from B", a percentage added to an amount as
+if it were one, a web address a step was given as a reference to another step's output, a web
+search for an address the request asks to fetch, the whole of a text given after "this line:"
+where a step took only a quoted part of it, and the request as the context of a question that
+names none of the texts it quotes."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
 
-from actions.input_values import STEP_REF, holds_reference
+from actions.input_values import STEP_REF, holds_reference, step_reference
 from actions.report_checks import QUOTED, numbers_in, quoted_spans
+from actions.step_ids import renumbered
 from company.grounding import as_number
 from company.payloads import Plan, PlanStep
 
+CALCULATE = "calculate"
+"""The catalogue graph that calculates with two numbers (``a``, ``b``, an ``operation``)."""
+CALCULATED = "result"
+"""Its output."""
 SUBTRACT = "Subtract"
+PERCENT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s?(?:%|per ?cent\b)", re.IGNORECASE)
+"""A percentage in the request: "18%", "8.25 %", "5 percent"."""
 TAKEN_FROM = re.compile(r"(?P<taken>\S+)\s+(?:away\s+)?from\s+(?P<whole>\S+)", re.IGNORECASE)
 """"45 from 30", "45 away from 30": 30 − 45 (the number after "from" is what is taken from);
 both words must be numbers (``report_checks.numbers_in``)."""
@@ -40,6 +48,55 @@ def subtraction_order(plan: Plan, request: str) -> tuple[Plan, list[str]]:
             step = step.model_copy(update={"inputs": {**step.inputs, "a": b, "b": a}})
         steps.append(step)
     return plan.model_copy(update={"steps": steps}), changes
+
+
+def percent_amounts(plan: Plan, request: str) -> tuple[Plan, list[str]]:
+    """The plan with each calculation that adds a percentage of the request to an amount, or
+    takes it off, as if it were an amount ("Take 15% off 80" planned as 80 − 15; "add 8.25% tax
+    to 249.99" as 249.99 + 0.0825) split in two: that share of the amount (80 × 0.15) and the
+    amount less (or plus) the share; and what was changed. Later steps that used the step use
+    its new total.
+
+    Left alone: a percentage added to another percentage ("3% up by 2%"), and a number the
+    request also writes without a percent sign ("15% of 80, plus 15")."""
+    shares = _percent_shares(request)
+    steps: list[PlanStep] = []
+    changes: list[str] = []
+    for step in plan.steps:
+        operation = step.inputs.get("operation")
+        operands = {name: step.inputs.get(name) for name in ("a", "b")}
+        share = {name: shares.get(_rounded(as_number(value))) for name, value in operands.items()}
+        if step.graph != CALCULATE or operation not in ("Add", SUBTRACT) or (
+                (share["a"] is None) == (share["b"] is None)):
+            steps.append(step)
+            continue
+        percent_at = "a" if share["a"] is not None else "b"
+        amount = operands["b" if percent_at == "a" else "a"]
+        part = step.model_copy(update={
+            "id": f"{step.id}share", "purpose": f"{share[percent_at]:g}% of the amount",
+            "inputs": {"a": amount, "b": share[percent_at] / 100, "operation": "Multiply"}})
+        total = {"a": amount, "b": step_reference(part.id, CALCULATED), "operation": operation}
+        steps += [part, step.model_copy(update={"inputs": {**step.inputs, **total}})]
+        changes.append(f"{step.id}: {operation} {share[percent_at]:g}% of {amount}")
+    if not changes:
+        return plan, []
+    return renumbered(steps, plan.notes), changes
+
+
+def _percent_shares(request: str) -> dict[float, float]:
+    """The percentages the request writes only as percentages, by each value a step may give
+    them as (18 or 0.18 for "18%") -> the percentage."""
+    written = [round(float(n), 9) for n in PERCENT.findall(request)]
+    plain = [round(float(n.value), 9) for n in numbers_in(PERCENT.sub(" ", request))]
+    shares: dict[float, float] = {}
+    for percent in written:
+        if percent != 100 and percent not in plain:
+            shares[percent] = shares[round(percent / 100, 9)] = percent
+    return shares
+
+
+def _rounded(number: float | None) -> float | None:
+    return None if number is None else round(number, 9)
 
 
 def fetched_addresses(plan: Plan) -> tuple[Plan, list[str]]:

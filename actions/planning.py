@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from actions.boss_words import budgeted_words, shorten
@@ -18,14 +19,16 @@ from actions.input_values import (
     step_references,
 )
 from actions.memory_queries import BROKEN, broken_steps, network_down
-from actions.plan_doubts import neutral_steps, plan_doubts
+from actions.plan_doubts import neutral_steps, plan_doubts, unused_numbers
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from actions.plan_merge import chained_texts, followed_replacements, merged_plan
 from actions.plan_repairs import (
     ADDRESS_INPUT,
     ANSWER,
+    CALCULATE,
     asked_context,
     fetched_addresses,
+    percent_amounts,
     question_context,
     searched_addresses,
     subtraction_order,
@@ -33,6 +36,7 @@ from actions.plan_repairs import (
 )
 from actions.request_notes import (
     action_doubts,
+    asked_graphs,
     cue_positions,
     implied_operands,
     missing_graph_doubts,
@@ -40,7 +44,7 @@ from actions.request_notes import (
 )
 from company.action import Action, ActionFailed
 from company.events import EventKind
-from company.graphs.plan_schema import must_choose, plan_schema
+from company.graphs.plan_schema import MAX_STEPS, RequiredStep, must_choose, plan_schema
 from company.llm.client import Reask
 from company.message import Message
 from company.payloads import Analysis, Plan, PlanStep, StepResult
@@ -60,6 +64,11 @@ FEEDBACK_TOKENS = 400
 """Room a plan prompt keeps for a review's feedback and a re-ask's problems (the earlier turns
 fit in the rest)."""
 _STAND_IN = {"number": 0, "integer": 0, "boolean": False, "string": ""}
+
+def _plain(value: Decimal) -> int | float:
+    """A number as JSON writes it: 9, not 9.0; 4750.8."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
 
 def derive_dependencies(plan: Plan) -> Plan:
     """The plan with each step's ``depends_on`` taken from the references in its inputs (the
@@ -209,7 +218,8 @@ def plan_repairs_made(plan: Plan, request: str, scope: RepairScope = RepairScope
                       ) -> tuple[Plan, list[tuple[str, dict[str, list[str]]]]]:
     """The plan after the repairs the request or the plan decide (``plan_repairs``,
     ``request_notes.implied_operands``, ``plan_merge``), and the events that say
-    them: a subtraction's operand order, a web address given as a reference, the number a
+    them: a subtraction's operand order, a percentage added to an amount as if it were one
+    (its share of the amount first), a web address given as a reference, the number a
     calculation that changes nothing is missing (24 hours a day, squaring's 2), the changed
     text a step asked for after a change gets (the words of the line after the replacement),
     the whole of a text given after "this line:" that a step took a quoted part of, the
@@ -220,6 +230,7 @@ def plan_repairs_made(plan: Plan, request: str, scope: RepairScope = RepairScope
     repairs: list[tuple[str, str, Callable[[Plan], tuple[Plan, list[str]]]]] = [
         ("plan_given_text_restored", "inputs", lambda p: whole_given_text(p, request)),
         ("plan_operands_reordered", "changes", lambda p: subtraction_order(p, request)),
+        ("plan_percent_shares", "changes", lambda p: percent_amounts(p, request)),
         ("plan_addresses_repaired", "changes", fetched_addresses),
         ("plan_search_fetches_address", "changes",
          lambda p: searched_addresses(p, cue_positions(request, scope.fetchers))),
@@ -433,6 +444,23 @@ class PlanChecks:
         return plan_problems(plan, self.catalogue) + copied_from_examples(
             plan, self.shown, self.request or self.analysis)
 
+    def required(self, plan: Plan) -> list[RequiredStep]:
+        """What a re-ask for the plan's doubts must have one of: a step of a graph the request
+        asks for in words that the plan leaves out (``asked_graphs``); else, for a plan with
+        no steps, any step (its doubts say a graph can do some of what is asked); else, for a
+        plan that calculates, a calculation with a number of the request no step uses (as
+        either operand: ``unused_numbers``; not a percentage, which may come as a fraction)."""
+        graphs = self.catalogue.names()
+        planned = {step.graph for step in plan.steps}
+        missing = [graph for graph in asked_graphs(self.request, graphs) if graph not in planned]
+        if missing or not plan.steps:
+            return [RequiredStep(graph) for graph in missing or graphs]
+        if CALCULATE not in planned:
+            return []
+        return [RequiredStep(CALCULATE, operand, _plain(number.value))
+                for number in unused_numbers(plan, self.request) if not number.percent
+                for operand in ("a", "b")]
+
     def doubts(self, plan: Plan) -> list[str]:
         """What a valid plan seems to get wrong (``plan_doubts``, ``request_notes``)."""
         described, graphs = self.catalogue.describe(), self.catalogue.names()
@@ -512,7 +540,15 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
             if doubted is not None or not doubts:
                 return _without_neutral_steps(action, plan, request)
             doubted, first_doubts = plan, doubts
-            action.ctx.event(EventKind.PROGRESS, what="plan_doubted", doubts=doubts)
+            required = checks.required(plan)
+            # the re-ask (and any re-ask of its problems) must have a step the doubts ask for
+            # a required graph first (the merge puts it in its place); a number anywhere (a
+            # step that uses it often uses an earlier step's output) in at most one step more
+            graphs_only = all(need.input is None for need in required)
+            schema = plan_schema(catalogue, require=required, required_first=graphs_only,
+                                 max_steps=MAX_STEPS if graphs_only else len(plan.steps) + 1)
+            action.ctx.event(EventKind.PROGRESS, what="plan_doubted", doubts=doubts,
+                             required=[str(need) for need in required])
             problems = [f"- {d}" for d in doubts]
             continue
         action.ctx.event(EventKind.PROGRESS, what="plan_rejected", problems=found)

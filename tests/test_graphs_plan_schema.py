@@ -15,7 +15,7 @@ from actions.plan_examples import load_examples
 from actions.planning import example_answers, shown_examples
 from company.config import CONFIG_DIR
 from company.graphs.catalogue import Catalogue
-from company.graphs.plan_schema import MAX_STEPS, plan_schema, reference_pattern
+from company.graphs.plan_schema import MAX_STEPS, RequiredStep, plan_schema, reference_pattern
 
 CATALOGUE = Catalogue.load(CONFIG_DIR / "graphs")
 SCHEMA = plan_schema(CATALOGUE)
@@ -176,3 +176,44 @@ def test_a_first_step_text_is_matched_as_its_json_text(text: str, allowed: bool)
                  if b["properties"]["graph"]["const"] == "replace_text"}
     assert bool(re.fullmatch(pattern, json.dumps(text)[1:-1])) is allowed
     assert all('"' in cls for cls in re.findall(r"\[\^[^\]]*\]", pattern))
+
+
+def test_a_required_graph_must_run_at_some_step() -> None:
+    validator = jsonschema_rs.validator_for(plan_schema(CATALOGUE, require=["word_count"]))
+    count = step("word_count", {"text": "Think different"})
+    compare = step("compare_values", {"a": "{{ s1.word_count }}", "b": 10, "operator": ">"},
+                   "s2")
+    assert validator.is_valid(plan(count)) and validator.is_valid(plan(count, compare))
+    assert validator.is_valid(plan(step("calculate", {"a": 1, "b": 2, "operation": "Add"}),
+                                   {**count, "id": "s2"}))
+    assert not validator.is_valid(plan())  # no steps
+    assert not validator.is_valid(plan(step("compare_values", {"a": 1, "b": 2, "operator": ">"})))
+    assert not validator.is_valid(plan(*(step("word_count", {"text": "x"}, f"s{n}")
+                                         for n in range(1, MAX_STEPS + 2))))
+    first = jsonschema_rs.validator_for(plan_schema(CATALOGUE, require=["word_count"],
+                                                    required_first=True))
+    assert first.is_valid(plan(count, compare))
+    assert not first.is_valid(plan(step("calculate", {"a": 1, "b": 2, "operation": "Add"}),
+                                   {**count, "id": "s2"}))
+
+
+def test_requiring_no_catalogue_graph_is_the_plain_schema() -> None:
+    assert plan_schema(CATALOGUE, require=["teleport"]) == SCHEMA
+
+
+def test_a_required_step_may_fix_one_input() -> None:
+    """A plan that leaves out the request's 9: the re-ask must divide (or whatever it chooses)
+    with 9 as an operand."""
+    nine = [RequiredStep("calculate", "a", 9), RequiredStep("calculate", "b", 9)]
+    validator = jsonschema_rs.validator_for(plan_schema(CATALOGUE, require=nine))
+    subtract = step("calculate", {"a": 98.6, "b": 32, "operation": "Subtract"})
+    divide = step("calculate", {"a": "{{ s1.result }}", "b": 9, "operation": "Divide"}, "s2")
+    assert validator.is_valid(plan(subtract, divide))
+    assert validator.is_valid(plan(step("calculate", {"a": 9, "b": 5, "operation": "Divide"})))
+    assert not validator.is_valid(plan(subtract))
+    assert not validator.is_valid(plan(subtract, {**divide, "inputs": {**divide["inputs"],
+                                                                       "b": 5}}))
+    assert [str(need) for need in nine] == ["calculate with a 9", "calculate with b 9"]
+    shorter = jsonschema_rs.validator_for(plan_schema(CATALOGUE, require=nine, max_steps=2))
+    assert shorter.is_valid(plan(subtract, divide))
+    assert not shorter.is_valid(plan(subtract, {**subtract, "id": "s2"}, {**divide, "id": "s3"}))

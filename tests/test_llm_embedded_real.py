@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from company.config import CONFIG_DIR
+from company.graphs.catalogue import Catalogue
+from company.graphs.plan_schema import RequiredStep, plan_schema
 from company.llm import LLM
 from company.llm.base import LLMOutputTruncated, LLMServerError
 from company.llm.embedded import EmbeddedProvider, EmbeddedSettings
 from company.llm.usage import CostManager
-from company.payloads import Analysis
+from company.payloads import Analysis, Plan
 from tests.real_models import SMALL_LLM, require_model
 
 pytestmark = pytest.mark.real_model
@@ -59,6 +62,36 @@ async def test_a_json_answer_over_max_tokens_fails_with_counts(
     with pytest.raises(LLMOutputTruncated, match=r"\d+ prompt \+ 8 answer tokens"):
         await llm.ask_model([{"role": "user", "content": "Describe Paris in detail."}],
                             Analysis, role="Analyst")
+
+
+@pytest.mark.parametrize("request_text, require, graph, operand", [
+    ("Which slogan is longer in characters: 'Think different' or 'Just do it'?",
+     [RequiredStep("word_count")], "word_count", None),
+    ("Convert 98.6°F to Celsius: subtract 32, multiply by 5, then divide by 9.",
+     [RequiredStep("calculate", "a", 9), RequiredStep("calculate", "b", 9)], "calculate", 9),
+])
+async def test_a_plan_schemas_required_step_binds_the_real_model(
+    provider: EmbeddedProvider, request_text: str, require: list[RequiredStep], graph: str,
+    operand: int | None,
+) -> None:
+    """llama.cpp's grammar holds the model to a required step, even where it would answer
+    with no steps: asked again after its own "No graph can do this.", the 0.5B model repeats
+    it unless the schema requires a step (checked without it first)."""
+    catalogue = Catalogue.load(CONFIG_DIR / "graphs")
+    llm = LLM(provider, model=SMALL_LLM, cost=CostManager(),
+              options={"temperature": 0, "max_tokens": 400})
+    ask = {"role": "user", "content": f"Plan graph steps for this request, in JSON.\n"
+                                      f"Request: {request_text}"}
+    turns = [ask, {"role": "assistant", "content": '{"steps": [], "notes": "No graph can do '
+                                                   'this."}'}, ask]
+    free = await llm.ask_model(turns, Plan, schema=plan_schema(catalogue), role="Planner")
+    assert free.steps == []  # the model's own answer: nothing
+    plan = await llm.ask_model(turns, Plan, schema=plan_schema(
+        catalogue, require=require, required_first=operand is None), role="Planner")
+    steps = [step for step in plan.steps if step.graph == graph]
+    assert steps, plan
+    if operand is not None:
+        assert any(operand in (step.inputs.get("a"), step.inputs.get("b")) for step in steps)
 
 
 async def test_a_prompt_longer_than_the_context_fails_with_counts() -> None:

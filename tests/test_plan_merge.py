@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.plan_merge import chained_texts, followed_replacements, merged_plan, renumbered
+from actions.plan_merge import chained_texts, followed_replacements, merged_plan
 from company.payloads import Plan, PlanStep
 
 LINE = "ERROR: disk full; ERROR: retry failed"
@@ -20,14 +20,6 @@ def plan(*steps: dict[str, Any]) -> Plan:
 
 def shape(p: Plan) -> list[tuple[str, str, dict[str, Any]]]:
     return [(s.id, s.graph, s.inputs) for s in p.steps]
-
-
-def test_renumbering_keeps_each_reference_on_its_step():
-    steps = [PlanStep(id="s7", graph="calculate", inputs={"a": 1, "b": 2, "operation": "Add"}),
-             PlanStep(id="s3", graph="word_count", inputs={"text": "{{ s7.result }} apples"})]
-    assert shape(renumbered(steps, "n")) == [
-        ("s1", "calculate", {"a": 1, "b": 2, "operation": "Add"}),
-        ("s2", "word_count", {"text": "{{ s1.result }} apples"})]
 
 
 def test_a_re_ask_that_swapped_a_step_is_merged_with_the_plan_it_answers():

@@ -9,6 +9,7 @@ import pytest
 from actions.plan_repairs import (
     fetched_addresses,
     given_text,
+    percent_amounts,
     question_context,
     searched_addresses,
     subtraction_order,
@@ -49,6 +50,38 @@ def test_only_subtractions_of_literal_numbers_are_reordered() -> None:
     assert fixed == steps and changes == []
     fixed, changes = subtraction_order(plan(subtract(45, 30)), request)
     assert changes == ["s1: 45 − 30 -> 30 − 45 (the request says 45 from 30)"]
+
+
+@pytest.mark.parametrize("request_text, a, b, operation", [
+    ("Take 15% off 80: work out the discount, then the sale price.", 80, 15, "Subtract"),
+    ("Take 15% off 80.", 15, 80, "Subtract"),                 # the percentage first: same
+    ("A monitor costs $249.99. Add 8.25% sales tax.", 249.99, 0.0825, "Add"),  # as a fraction
+    ("Raise 1200 by 5 percent", 1200, 5, "Add"),
+])
+def test_a_percentage_added_as_an_amount_is_its_share_of_the_amount(request_text, a, b,
+                                                                    operation) -> None:
+    fixed, changes = percent_amounts(plan(subtract(a, b, operation=operation),
+                                          subtract("{{ s1.result }}", 2, "s2", "Divide")),
+                                     request_text)
+    amount, share = (b, a) if a in (15, 5) else (a, b)
+    percent = share if share > 1 else share * 100
+    assert [(s.id, s.inputs) for s in fixed.steps] == [
+        ("s1", {"a": amount, "b": percent / 100, "operation": "Multiply"}),
+        ("s2", {"a": amount, "b": "{{ s1.result }}", "operation": operation}),
+        ("s3", {"a": "{{ s2.result }}", "b": 2, "operation": "Divide"})]  # uses the total
+    assert changes == [f"s1: {operation} {percent:g}% of {amount}"]
+
+
+@pytest.mark.parametrize("request_text, a, b, operation", [
+    ("What is 15% of 80?", 80, 0.15, "Multiply"),             # a share already
+    ("Rates went from 3% up by 2%.", 3, 2, "Add"),            # two percentages
+    ("15% of 80, plus 15", 12, 15, "Add"),                    # 15 written without a sign too
+    ("Add 15 to 80", 80, 15, "Add"),                          # no percentage
+    ("Take 100% off 80", 80, 100, "Subtract"),
+])
+def test_other_calculations_with_percentages_stay(request_text, a, b, operation) -> None:
+    steps = plan(subtract(a, b, operation=operation))
+    assert percent_amounts(steps, request_text) == (steps, [])
 
 
 def fetch(graph: str, url: str, step_id: str, **more: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from actions.analyze_request import AnalyzeRequest
@@ -40,6 +41,14 @@ def config(tmp_path: Path) -> AppConfig:
 
 def planner(config, store, answers, **options):
     return harness(config, store, {"WritePlan": answers}, role="Planner", options=options)
+
+
+async def plan_for(h, request: str):
+    """The Planner's output for the Boss's ``request`` and the scripted analysis."""
+    h.remember(request, UserRequirement)
+    analysis = h.remember("analysis", AnalyzeRequest, ANALYSIS, sent_from="Analyst")
+    [out] = await h.publish(WritePlan, [analysis])
+    return out
 
 
 async def test_the_newest_analysis_becomes_a_plan(config, store):
@@ -497,6 +506,62 @@ async def test_a_plan_without_the_graph_the_request_asks_for_is_doubted(config, 
     assert [d["what"] for _, d in h.events] == ["plan_doubted"]
 
 
+async def test_the_re_ask_for_a_missing_graph_can_only_answer_with_it(config, store):
+    """Told to add the word_count step, the 0.5B model answered "No graph can count words" with
+    no steps: the re-ask's schema requires a step of the graph the doubt names."""
+    compared = {"steps": [{"id": "s1", "purpose": "compare", "graph": "compare_values", "inputs": {
+        "a": "Think different", "b": "Just do it", "operator": "!="}}], "notes": ""}
+    counted = {"steps": [{"id": "s1", "purpose": "count", "graph": "word_count",
+                          "inputs": {"text": "Think different"}}], "notes": ""}
+    h = planner(config, store, [compared, counted])
+    await plan_for(h, "Which slogan is longer in characters: 'Think different' or 'Just do it'?")
+    first, reask = (jsonschema_rs.validator_for(call.json_schema)
+                    for call in h.provider.calls_for("WritePlan"))
+    nothing = {"steps": [], "notes": "No graph can count words."}
+    assert first.is_valid(nothing) and first.is_valid(compared)
+    assert reask.is_valid(counted) and reask.is_valid(
+        {"steps": [*counted["steps"], {**compared["steps"][0], "id": "s2"}], "notes": ""})
+    assert not reask.is_valid(nothing) and not reask.is_valid(compared)
+    assert not reask.is_valid(  # first: a model that would rather plan nothing puts it off
+        {"steps": [*compared["steps"], {**counted["steps"][0], "id": "s2"}], "notes": ""})
+    assert h.events[0][1]["required"] == ["word_count"]
+
+
+async def test_the_re_ask_for_a_number_left_out_must_calculate_with_it(config, store):
+    """(98.6 − 32) × 5 for 98.6°F in Celsius, the 9 left out by the 0.5B model even when told:
+    the re-ask's schema requires a calculation with the 9."""
+    steps = [{"id": "s1", "purpose": "subtract", "graph": "calculate",
+              "inputs": {"a": 98.6, "b": 32, "operation": "Subtract"}},
+             {"id": "s2", "purpose": "times 5", "graph": "calculate",
+              "inputs": {"a": "{{ s1.result }}", "b": 5, "operation": "Multiply"}}]
+    divided = {"steps": [*steps, {"id": "s3", "purpose": "over 9", "graph": "calculate",
+                                  "inputs": {"a": "{{ s2.result }}", "b": 9,
+                                             "operation": "Divide"}}], "notes": ""}
+    h = planner(config, store, [{"steps": steps, "notes": ""}, divided])
+    out = await plan_for(h, "Convert 98.6°F to Celsius: subtract 32, multiply by 5, then divide "
+                            "by 9.")
+    assert [s.inputs["b"] for s in out.payload.steps] == [32, 5, 9]
+    reask = jsonschema_rs.validator_for(h.provider.calls_for("WritePlan")[1].json_schema)
+    assert reask.is_valid(divided) and not reask.is_valid({"steps": steps, "notes": ""})
+    assert not reask.is_valid({"steps": [*steps, {**steps[0], "id": "s3"},  # one step more at most
+                                         {**divided["steps"][2], "id": "s4"}], "notes": ""})
+    assert h.events[0][1]["required"] == ["calculate with a 9", "calculate with b 9"]
+
+
+async def test_a_percentage_taken_off_as_an_amount_is_taken_as_its_share(config, store):
+    """"Take 15% off 80" planned as 80 − 15 (a 1.5B model): the share is worked out first."""
+    answer = {"steps": [{"id": "s1", "purpose": "discount", "graph": "calculate",
+                         "inputs": {"a": 80, "b": 15, "operation": "Subtract"}}], "notes": ""}
+    h = planner(config, store, [answer])
+    out = await plan_for(h, "Take 15% off 80: what is the sale price?")
+    share, total = out.payload.steps
+    assert share.inputs == {"a": 80, "b": 0.15, "operation": "Multiply"}
+    assert total.inputs["b"] == "{{ s1.result }}" and total.depends_on == ["s1"]
+    assert h.events == [(EventKind.PROGRESS, {"role": "Planner", "what": "plan_percent_shares",
+                                              "changes": ["s1: Subtract 15% of 80"]})]
+    assert len(h.provider.calls_for("WritePlan")) == 1
+
+
 async def test_the_number_a_calculation_that_changes_nothing_misses_is_implied(config, store):
     """365 × 1 for "hours in 365 days" (a 1.5B model kept it after its doubt, with "1 day =
     24 hours" in its prompt): the code gives the factor; no re-ask."""
@@ -525,6 +590,8 @@ async def test_no_steps_for_a_request_that_also_asks_what_a_graph_does_is_doubte
     assert [s.inputs["b"] for s in out.payload.steps] == [60]
     assert '- the request also asks "Also, how many minutes are in 2.5 hours?"' in (
         h.prompts("WritePlan")[1])
+    reask = jsonschema_rs.validator_for(h.provider.calls_for("WritePlan")[1].json_schema)
+    assert reask.is_valid(minutes) and not reask.is_valid({"steps": [], "notes": "No graph."})
     assert [d["what"] for _, d in h.events] == ["plan_doubted"]
 
 
