@@ -22,6 +22,11 @@ The rules, precisely:
   12.132, 1.62 for 1.6288); an unsigned number also matches a negative known one (a loss of
   15 for -15), a signed one only its own sign; a percentage matches its value or its
   hundredth (12.5% for 0.125).
+- left out: a result the answer does not give (``Finding``): the numbers output by a step that
+  completed and whose outputs no later step used, none of which the answer writes (anywhere in
+  it, in digits or number words, matched as above). A step that counted words and characters
+  needs one of the two. Asked "how many words …, and what is 12 times 12?", a 1.5B report gave
+  the count and left out the 144.
 """
 
 from __future__ import annotations
@@ -70,7 +75,8 @@ def quoted_spans(request: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Problem:
-    """What is wrong with an answer: ``kind`` (empty, echo, number; cut: ran past its bound), a
+    """What is wrong with an answer: ``kind`` (empty, echo, number, left_out; cut: ran past its
+    bound), a
     sentence for people and the advice a re-ask gives the model."""
 
     kind: str
@@ -88,11 +94,42 @@ class Problem:
         return f"{STATUS_PREFIX} {self.message}."
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A result the answer must give: a step's label ("s2 (calculate)") and the numbers it
+    output, as known numbers and as the prompt showed them."""
+
+    label: str
+    numbers: KnownNumbers
+    shown: str
+
+    @classmethod
+    def of(cls, label: str, outputs: dict[str, list[Any]]) -> Finding | None:
+        """The finding of a step's outputs; None when they hold no number."""
+        values = [value for found in outputs.values() for value in found
+                  if isinstance(value, int | float) and not isinstance(value, bool)]
+        if not values:
+            return None
+        numbers = KnownNumbers()
+        numbers.add_values(values)
+        return cls(label, numbers, " and ".join(str(value) for value in values))
+
+
+def left_out(answer: str, findings: Sequence[Finding]) -> list[Finding]:
+    """The findings none of whose numbers the answer writes (in digits or in number words)."""
+    written = numbers_in(answer) + [Number(str(n), Decimal(n), 0, False, False)
+                                    for n in number_words(answer)]
+    return [finding for finding in findings
+            if not any(finding.numbers.knows(number) for number in written)]
+
+
 def check_narrative(answer: str, instructions: str, known: KnownNumbers,
-                    data: str = "", telltales: Sequence[str] = ()) -> Problem | None:
+                    data: str = "", telltales: Sequence[str] = (),
+                    findings: Sequence[Finding] = ()) -> Problem | None:
     """The first problem with a narrative, or None when it passes every check; ``data`` is
     what the prompt held besides its instructions (the Boss's words, the step results),
-    ``telltales`` the phrases of the worked example shown before it."""
+    ``telltales`` the phrases of the worked example shown before it, ``findings`` the results
+    it must give."""
     if not answer.strip():
         return Problem("empty", "the answer was empty",
                        "Write the report: the answer first, then what was done.")
@@ -107,6 +144,11 @@ def check_narrative(answer: str, instructions: str, known: KnownNumbers,
         return Problem("number", f"the answer names {listed(unknown)}, which no step produced",
                        ("Give only values from the step results, copied exactly; if no step "
                         "gave the answer, say that there is no answer."))
+    missing = left_out(answer, findings)
+    if missing:
+        said = "; ".join(f"{finding.label} gave {finding.shown}" for finding in missing)
+        return Problem("left_out", f"the answer leaves out results ({said})",
+                       "Give every result in the answer's first sentences, copied exactly.")
     return None
 
 

@@ -9,9 +9,10 @@ from actions.analyze_request import AnalyzeRequest
 from actions.boss_words import boss_words, shorten
 from actions.conversation import fit_history
 from actions.memory_queries import latest_payload
-from actions.report_checks import KnownNumbers, Problem, check_narrative
+from actions.report_checks import Finding, KnownNumbers, Problem, check_narrative
 from actions.report_examples import NOT_DONE, ReportExample, example_for, load_examples, telltales
 from actions.run_graphs import RunGraphs
+from actions.step_ids import step_refs
 from actions.write_plan import WritePlan
 from company.action import Action, ActionOutput, published_by
 from company.events import EventKind
@@ -20,7 +21,7 @@ from company.message import Message
 from company.payloads import GraphResults, Plan, Report, StepResult
 from company.status import StepStatus
 
-SEVERITY = {"number": 1, "echo": 2, "empty": 3}
+SEVERITY = {"left_out": 0, "number": 1, "echo": 2, "empty": 3}
 """How bad each narrative problem is, to keep the milder of two bad answers."""
 ECHO_LEFT_OUT = "It is left out: the results below are the steps' own."
 """What the status line adds when a twice-echoed prompt or a runaway answer is dropped."""
@@ -68,8 +69,9 @@ class SummarizeResults(Action):
         variables["earlier"] = history.earlier
         known = self._known_numbers(words.request, history.earlier, steps)
         known.add_values(variables["notebook"])
-        narrative, problem = await self._narrative(variables, known, shown,
-                                                   telltales(example) if example else [])
+        narrative, problem = await self._narrative(
+            variables, known, shown, telltales(example) if example else [],
+            findings(steps, plan) if executed else [])
         table = results_section(steps, executed, planned=plan is not None,
                                 notes=variables["notes"])
         status = problem.status_line if problem else ""
@@ -82,8 +84,8 @@ class SummarizeResults(Action):
         return ActionOutput(content=markdown, payload=payload)
 
     async def _narrative(self, variables: dict[str, Any], known: KnownNumbers,
-                         shown: list[dict[str, str]],
-                         example_phrases: list[str]) -> tuple[str, Problem | None]:
+                         shown: list[dict[str, str]], example_phrases: list[str],
+                         results: list[Finding]) -> tuple[str, Problem | None]:
         """Ask for the narrative, after the ``shown`` example turns; a bad one is re-asked
         once with its problem stated. When both are bad, the milder one is kept (an unknown
         number over an echo over nothing; the second on a tie), with its problem."""
@@ -98,7 +100,7 @@ class SummarizeResults(Action):
                            variables["steps"], variables["notebook"]], ensure_ascii=False,
                           default=str)
         problem = check_narrative(first, self._instructions(variables, ""), known, data,
-                                  example_phrases)
+                                  example_phrases, results)
         if problem is None:
             return first, None
         self.ctx.event(EventKind.PROGRESS, what="report_reasked", reason=problem.message,
@@ -111,7 +113,7 @@ class SummarizeResults(Action):
             self.ctx.event(EventKind.PROGRESS, what="report_cut_off", error=str(exc))
             return first, problem
         again = check_narrative(second, self._instructions(variables, problem.reask), known,
-                                data, example_phrases)
+                                data, example_phrases, results)
         if again is not None and SEVERITY[problem.kind] < SEVERITY[again.kind]:
             return first, problem
         return second, again
@@ -166,6 +168,16 @@ class SummarizeResults(Action):
             known.add_values([step.outputs, step.error])
         known.add_values(range(len(steps) + 1))
         return known
+
+
+def findings(steps: list[StepResult], plan: Plan | None) -> list[Finding]:
+    """The results a report must give: the numbers output by each completed step (its latest
+    attempt) whose outputs no step of the plan uses."""
+    used = {ref for step in (plan.steps if plan else []) for ref in step_refs(step)}
+    latest = {step.step_id: step for step in steps}  # in run order: a later attempt wins
+    found = [Finding.of(f"{_label(step)} ({step.graph})", step.outputs) for step in latest.values()
+             if step.status == StepStatus.COMPLETED and step.step_id not in used]
+    return [finding for finding in found if finding is not None]
 
 
 NOTHING_RUN_CHARS = 300

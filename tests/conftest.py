@@ -40,7 +40,9 @@ PLAN = {
     ],
     "notes": "",
 }
-REPORT = "# Report\n\nThe product is computed and the words are counted."
+REPORT = "# Report\n\nThe product is forty-two, and the sentence has four words."
+"""The scripted report: its results in words, so it suits a run (it gives them) and a plan
+nobody ran (no number in digits that no step produced)."""
 
 
 def normalize_log(path: Path, task_id: str) -> str:

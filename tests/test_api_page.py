@@ -69,7 +69,7 @@ def test_typed_request_shows_messages_and_report(browser: Any, served: Served,
     page.click("#submit")
     page.wait_for_selector("#messages li >> text=Analyst · AnalyzeRequest", timeout=20_000)
     page.wait_for_function(
-        "document.querySelector('#report').textContent.includes('The product is computed')",
+        "document.querySelector('#report').textContent.includes('The product is forty-two')",
         timeout=20_000)
     page.screenshot(path=str(tmp_path / "voice-page-text.png"), full_page=True)
     report = page.text_content("#report") or ""
@@ -106,7 +106,7 @@ def test_recorded_voice_note_runs_to_a_report(browser: Any, served: Served,
         page.click("#submit")
     assert answer.value.status == 202, answer.value.text()
     page.wait_for_function(
-        "document.querySelector('#report').textContent.includes('The product is computed')",
+        "document.querySelector('#report').textContent.includes('The product is forty-two')",
         timeout=60_000)
     page.screenshot(path=str(tmp_path / "voice-page-voice.png"), full_page=True)
     assert page.locator("#messages li >> text=Transcriber · Transcribe").count() == 1

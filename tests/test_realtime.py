@@ -23,7 +23,7 @@ from tests.api_support import VOICE_SOP, Served, api_config, live_server, script
 from tests.fakes.ollama_server import FakeOllama
 
 KEY = "rt-secret"
-ANSWER = "The product is computed and the words are counted."
+ANSWER = "The product is forty-two, and the sentence has four words."
 FAST = {"vad": "silero", "silence_ms": 500, "partial_every_ms": 500, "audio_lead_ms": 0,
         "audio_chunk_ms": 100}
 

@@ -86,7 +86,7 @@ def test_hands_free_talk_shows_transcript_roles_report_and_speaks(
                            timeout=60_000)
     page.wait_for_selector("#hf-roles li[data-role='Transcriber']", timeout=30_000)
     page.wait_for_function(
-        "document.querySelector('#report').textContent.includes('The product is computed')",
+        "document.querySelector('#report').textContent.includes('The product is forty-two')",
         timeout=60_000)
     page.wait_for_function(f"document.querySelector('#hf-answer').textContent === {ANSWER!r}",
                            timeout=30_000)

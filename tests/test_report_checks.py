@@ -8,10 +8,12 @@ from decimal import Decimal
 import pytest
 
 from actions.report_checks import (
+    Finding,
     KnownNumbers,
     check_narrative,
     copied_example,
     echoes,
+    left_out,
     listed,
     number_words,
     numbers_in,
@@ -117,6 +119,32 @@ def test_check_narrative_names_every_unknown_number_once():
         "> ⚠ Unchecked: the answer names 43 and 44, which no step produced.")
     assert check_narrative("It is 42.", INSTRUCTIONS, known(42.0)) is None
     assert check_narrative(" \n", INSTRUCTIONS, known()).kind == "empty"
+
+
+COUNTED = Finding.of("s1 (word_count)", {"word_count": [9], "character_count": [58]})
+PRODUCT = Finding.of("s2 (calculate)", {"result": [144.0]})
+
+
+@pytest.mark.parametrize("answer, missing", [
+    ("The sentence has 9 words, and 12 × 12 is 144.", []),
+    ("It has 58 characters; the product is 144.0.", []),   # one of a step's numbers will do
+    ("It has nine words. Later on: 144.", []),              # number words, anywhere
+    ("The sentence has 9 words.", ["s2 (calculate)"]),
+    ("Done: both steps ran.", ["s1 (word_count)", "s2 (calculate)"]),
+])
+def test_a_result_no_number_of_which_is_written_is_left_out(answer, missing) -> None:
+    assert [f.label for f in left_out(answer, [COUNTED, PRODUCT])] == missing
+
+
+def test_a_left_out_result_is_a_problem_after_the_other_checks() -> None:
+    assert Finding.of("s1 (compare_values)", {"result": [True], "text": ["yes"]}) is None
+    problem = check_narrative("The sentence has 9 words.", INSTRUCTIONS, known(9, 58, 144),
+                              findings=[COUNTED, PRODUCT])
+    assert problem is not None and problem.kind == "left_out"
+    assert problem.message == "the answer leaves out results (s2 (calculate) gave 144.0)"
+    assert "Give every result" in problem.reask
+    unknown = check_narrative("It has 10 words.", INSTRUCTIONS, known(9), findings=[COUNTED])
+    assert unknown is not None and unknown.kind == "number"
 
 
 EXAMPLE = ("For example, if the Boss asked for the words in 'good morning team' and a step gave "

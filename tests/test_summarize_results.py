@@ -20,8 +20,12 @@ from company.llm.base import ChatResult
 from company.payloads import GraphResults, Report, StepResult
 from company.status import StepStatus
 from tests.action_support import harness, offline_config
-from tests.conftest import ANALYSIS, PLAN, REPORT
+from tests.conftest import ANALYSIS, PLAN
 
+REPORT = "# Report\n\nThe product is 42."
+"""The answer for RESULTS: the multiplication's result (the word count failed)."""
+PLANNED = "# Report\n\nThe product and the word count are planned."
+"""The answer for a plan nobody ran."""
 RESULTS = GraphResults(steps=[
     StepResult(step_id="s1", graph="calculate", status=StepStatus.COMPLETED,
                outputs={"result": [42.0]}),
@@ -88,11 +92,12 @@ async def test_the_report_leads_with_the_answer_and_keeps_the_table(config, stor
 
 
 async def test_a_plan_nobody_executed_is_reported_as_planned(h):
+    h.provider.answers["SummarizeResults"] = PLANNED
     h.remember("old results", RunGraphs, RESULTS, sent_from="Executor")  # an earlier turn's
     plan = h.memory.latest(WritePlan)
     out = await SummarizeResults(h.ctx).run([plan])
-    assert out.content.startswith(f"{REPORT}\n\n")  # the narrative, stripped, first
-    table = out.content.removeprefix(f"{REPORT}\n\n")
+    assert out.content.startswith(f"{PLANNED}\n\n")  # the narrative, stripped, first
+    table = out.content.removeprefix(f"{PLANNED}\n\n")
     assert table.startswith("## Plan (planned, not executed)\n")
     assert "| s1 | calculate | planned, not executed |  |  |" in table
     assert "| s2 | word_count | planned, not executed |  |  |" in table
@@ -313,6 +318,35 @@ async def test_of_two_bad_answers_the_milder_is_kept(config, store):
         "> ⚠ Unchecked: the answer names 43, which no step produced.\n\n"
         "6 × 7 = 43. The word count failed.\n\n## Results")
     assert out.payload.unchecked == "the answer names 43, which no step produced"
+
+
+async def test_a_report_that_leaves_out_a_result_is_re_asked(config, store):
+    """The 1.5B model answered the word count and left out the 144 asked in the same
+    request; a result a later step used (s1 here) need not be given."""
+    steps = GraphResults(steps=[
+        StepResult(step_id="s1", graph="calculate", status=StepStatus.COMPLETED,
+                   outputs={"result": [12.0]}),
+        StepResult(step_id="s2", graph="calculate", status=StepStatus.COMPLETED,
+                   outputs={"result": [144.0]}),
+        StepResult(step_id="s3", graph="word_count", status=StepStatus.COMPLETED,
+                   outputs={"word_count": [9], "character_count": [58]})])
+    plan = {"steps": [
+        {"id": "s1", "graph": "calculate", "inputs": {"a": 6, "b": 2, "operation": "Multiply"}},
+        {"id": "s2", "graph": "calculate",
+         "inputs": {"a": "{{ s1.result }}", "b": 12, "operation": "Multiply"}},
+        {"id": "s3", "graph": "word_count", "inputs": {"text": "a b c d e f g h i"}}],
+        "notes": ""}
+    h = harness(config, store, {"SummarizeResults": ["The sentence has 9 words.",
+                                                     "It has 9 words, and the product is 144."]})
+    h.remember("How many words are in 'a b c d e f g h i', and what is 6 times 2 times 12?",
+               UserRequirement)
+    h.remember("plan", WritePlan, plan, sent_from="Planner")
+    results = h.remember("results", RunGraphs, steps, sent_from="Executor")
+    out = await SummarizeResults(h.ctx).run([results])
+    assert reasks(h) == [{"role": "Analyst", "what": "report_reasked", "check": "left_out",
+                          "reason": "the answer leaves out results (s2 (calculate) gave 144.0)"}]
+    assert out.content.startswith("It has 9 words, and the product is 144.\n\n## Results")
+    assert out.payload.unchecked is None
 
 
 async def test_a_contradicting_number_fixed_on_the_re_ask_passes(config, store):
