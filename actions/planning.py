@@ -65,6 +65,7 @@ FEEDBACK_TOKENS = 400
 fit in the rest)."""
 _STAND_IN = {"number": 0, "integer": 0, "boolean": False, "string": ""}
 
+
 def _plain(value: Decimal) -> int | float:
     """A number as JSON writes it: 9, not 9.0; 4750.8."""
     return int(value) if value == value.to_integral_value() else float(value)
@@ -541,9 +542,9 @@ async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",
                 return _without_neutral_steps(action, plan, request)
             doubted, first_doubts = plan, doubts
             required = checks.required(plan)
-            # the re-ask (and any re-ask of its problems) must have a step the doubts ask for
-            # a required graph first (the merge puts it in its place); a number anywhere (a
-            # step that uses it often uses an earlier step's output) in at most one step more
+            # the re-ask (and any re-ask of its problems) must have a step the doubts ask for:
+            # a graph as its first step (the merge puts it in its place), a number anywhere (a
+            # step that uses it often uses an earlier step's output) in one step more at most
             graphs_only = all(need.input is None for need in required)
             schema = plan_schema(catalogue, require=required, required_first=graphs_only,
                                  max_steps=MAX_STEPS if graphs_only else len(plan.steps) + 1)

@@ -1,5 +1,6 @@
 """Checks on a report's narrative before it reaches the Boss: an empty answer, an answer that
-repeats the prompt's instructions, and a number in the answer's opening that nothing produced.
+repeats the prompt's instructions, a number in the answer's opening that nothing produced, and
+a result the answer leaves out.
 
 The rules, precisely:
 - empty: nothing but whitespace.
@@ -76,8 +77,7 @@ def quoted_spans(request: str) -> list[str]:
 @dataclass(frozen=True)
 class Problem:
     """What is wrong with an answer: ``kind`` (empty, echo, number, left_out; cut: ran past its
-    bound), a
-    sentence for people and the advice a re-ask gives the model."""
+    bound), a sentence for people and the advice a re-ask gives the model."""
 
     kind: str
     message: str
