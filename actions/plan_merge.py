@@ -1,9 +1,10 @@
 """Joining steps a small model planned apart: a re-asked plan that swapped a step for the one its
-doubt asked for is merged with the plan it answers, a step given the very text an earlier
+doubt asked for is merged with the plan it answers (and one that added a step at its end, after
+steps of the same graphs, gives the plan that step), a step given the very text an earlier
 step changes gets the changed text when the request asks for it after the change, and a step
 that looks in a changed text for what the change took out looks for what it put in.
 
-Both return plans whose ``depends_on`` the caller derives again
+They return plans whose ``depends_on`` the caller derives again
 (``planning.derive_dependencies``)."""
 
 from __future__ import annotations
@@ -30,6 +31,27 @@ def merged_plan(first: Plan, second: Plan) -> Plan | None:
     apart = {step.id: f"added{n}" for n, step in enumerate(added, 1)}
     # the re-ask's notes spoke of a plan without the first plan's steps ("No step can count")
     return renumbered([*first.steps, *(renamed(step, apart) for step in added)], first.notes)
+
+
+def extended_plan(first: Plan, second: Plan) -> Plan | None:
+    """``first`` with the steps ``second`` has after its own first ones appended, where those
+    run the same graphs in the same order as ``first``'s steps (each reference to one of them
+    following the step of ``first`` in its place), with ``first``'s notes; None when ``second``
+    is no such extension.
+
+    Asked to use the 9 its plan left out, the 0.5B model added the step that divides by 9 and
+    also changed the first step's 32 to 0: the step it added runs after the plan's own."""
+    count = len(first.steps)
+    if len(second.steps) <= count or [s.graph for s in second.steps[:count]] != [
+            s.graph for s in first.steps]:
+        return None
+    # the second plan's leading steps stand for the first plan's, position by position
+    place = {step.id: f"first{n}" for n, step in enumerate(second.steps[:count])}
+    apart = {step.id: f"added{n}" for n, step in enumerate(second.steps[count:])}
+    own_ids = {step.id: f"first{n}" for n, step in enumerate(first.steps)}
+    own = [renamed(step, own_ids) for step in first.steps]
+    added = [renamed(step, place | apart) for step in second.steps[count:]]
+    return renumbered([*own, *added], first.notes)
 
 
 def chained_texts(plan: Plan, request: str, facts: RequestFacts | None = None

@@ -21,7 +21,12 @@ from actions.input_values import (
 from actions.memory_queries import BROKEN, broken_steps, network_down
 from actions.plan_doubts import neutral_steps, plan_doubts, unused_numbers
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
-from actions.plan_merge import chained_texts, followed_replacements, merged_plan
+from actions.plan_merge import (
+    chained_texts,
+    extended_plan,
+    followed_replacements,
+    merged_plan,
+)
 from actions.plan_repairs import (
     ADDRESS_INPUT,
     ANSWER,
@@ -54,7 +59,8 @@ PLAN_PROMPT = "WritePlan"
 WritePlan, or RunGraphs when an SOP has no Planner."""
 PLAN_MERGED = "plan_merged"
 """The PROGRESS event's ``what`` when a re-asked plan that swapped a step for the one its doubt
-asked for runs merged with the doubted plan (``plan_merge.merged_plan``)."""
+asked for, or added one after steps like the doubted plan's, runs joined with the doubted plan
+(``plan_merge.merged_plan``, ``extended_plan``)."""
 DOUBTS_UNRESOLVED = "plan_doubts_unresolved"
 """The PROGRESS event's ``what`` when a doubted plan's re-ask is no less doubtful: the first
 plan runs (a 0.5B answered "use the 4" by dropping the 12000 as well)."""
@@ -472,17 +478,19 @@ class PlanChecks:
 
 def _merged(doubted: Plan, reasked: Plan, request: str, checks: PlanChecks
             ) -> tuple[Plan, list[str], list[tuple[str, dict[str, list[str]]]]] | None:
-    """The doubted plan merged with the steps its re-ask added (``plan_merge.merged_plan``),
-    repaired, with its doubts and the repairs' events (said only if it runs); None when there
-    is nothing to merge or the merge is invalid."""
-    merged = merged_plan(doubted, reasked)
-    if merged is None:
-        return None
-    merged, made = plan_repairs_made(derive_dependencies(merged), request,
-                                     checks.scope)
-    if checks.problems(merged):
-        return None
-    return merged, checks.doubts(merged), made
+    """The doubted plan joined with the steps its re-ask added, repaired, with its doubts and
+    the repairs' events (said only if it runs): the steps of graphs it lacked
+    (``plan_merge.merged_plan``), or the steps after a run of the same graphs
+    (``extended_plan``), whichever is less doubtful; None when there is nothing to join or
+    the joined plan is invalid."""
+    found = []
+    for joined in (merged_plan(doubted, reasked), extended_plan(doubted, reasked)):
+        if joined is None:
+            continue
+        joined, made = plan_repairs_made(derive_dependencies(joined), request, checks.scope)
+        if not checks.problems(joined):
+            found.append((joined, checks.doubts(joined), made))
+    return min(found, key=lambda candidate: len(candidate[1]), default=None)
 
 
 async def draft_plan(action: Action, analysis: Analysis, feedback: str = "",

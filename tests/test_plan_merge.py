@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.plan_merge import chained_texts, followed_replacements, merged_plan
+from actions.plan_merge import chained_texts, extended_plan, followed_replacements, merged_plan
 from company.payloads import Plan, PlanStep
 
 LINE = "ERROR: disk full; ERROR: retry failed"
@@ -129,3 +129,38 @@ def test_a_change_that_puts_nothing_in_or_a_second_change_is_left_alone():
              "inputs": {"text": "{{ s1.replaced }}", "old": ";", "new": " and "}}
     for first, second in ((removed, split), (kept, split), (SEMICOLONS, again)):
         assert followed_replacements(plan(first, second))[1] == []
+
+
+def calc(a: Any, b: Any, operation: str) -> dict[str, Any]:
+    return {"graph": "calculate", "inputs": {"a": a, "b": b, "operation": operation}}
+
+
+def test_a_step_added_after_steps_of_the_same_graphs_extends_the_plan():
+    """The 0.5B model added the division by 9 and changed the 32 to 0 on the way."""
+    first = plan(calc(98.6, 32, "Subtract"), calc("{{ s1.result }}", 5, "Multiply"))
+    first.notes = "first"
+    second = plan(calc(98.6, 0, "Subtract"), calc("{{ s1.result }}", 5, "Multiply"),
+                  calc("{{ s2.result }}", 9, "Divide"))
+    extended = extended_plan(first, second)
+    assert extended is not None and extended.notes == "first"
+    assert [s.inputs for s in extended.steps] == [
+        {"a": 98.6, "b": 32, "operation": "Subtract"},
+        {"a": "{{ s1.result }}", "b": 5, "operation": "Multiply"},
+        {"a": "{{ s2.result }}", "b": 9, "operation": "Divide"}]
+
+
+def test_an_extension_follows_the_first_plans_ids():
+    first = Plan(steps=[PlanStep(id="s7", **calc(1, 2, "Add"))])
+    second = Plan(steps=[PlanStep(id="s3", **calc(1, 3, "Add")),
+                         PlanStep(id="s9", **calc("{{ s3.result }}", 4, "Divide"))])
+    extended = extended_plan(first, second)
+    assert extended is not None
+    assert [(s.id, s.inputs["a"]) for s in extended.steps] == [("s1", 1), ("s2", "{{ s1.result }}")]
+
+
+def test_a_plan_that_is_no_extension_gives_nothing():
+    first = plan(calc(98.6, 32, "Subtract"), calc("{{ s1.result }}", 5, "Multiply"))
+    assert extended_plan(first, first) is None  # nothing added
+    assert extended_plan(first, plan(calc(98.6, 32, "Subtract"))) is None  # shorter
+    other = plan(COUNT, calc(98.6, 32, "Subtract"), calc(1, 9, "Divide"))
+    assert extended_plan(first, other) is None  # other graphs before the added step

@@ -541,11 +541,30 @@ async def test_the_re_ask_for_a_number_left_out_must_calculate_with_it(config, s
     out = await plan_for(h, "Convert 98.6°F to Celsius: subtract 32, multiply by 5, then divide "
                             "by 9.")
     assert [s.inputs["b"] for s in out.payload.steps] == [32, 5, 9]
+    assert [d["what"] for _, d in h.events] == ["plan_doubted"]
     reask = jsonschema_rs.validator_for(h.provider.calls_for("WritePlan")[1].json_schema)
     assert reask.is_valid(divided) and not reask.is_valid({"steps": steps, "notes": ""})
     assert not reask.is_valid({"steps": [*steps, {**steps[0], "id": "s3"},  # one step more at most
                                          {**divided["steps"][2], "id": "s4"}], "notes": ""})
     assert h.events[0][1]["required"] == ["calculate with a 9", "calculate with b 9"]
+
+
+async def test_a_re_ask_that_added_the_step_and_broke_another_runs_joined(config, store):
+    """Told to use the 9, the 0.5B model added the division and changed the 32 to 0: the
+    division runs after the first plan's own steps."""
+    steps = [{"id": "s1", "purpose": "subtract", "graph": "calculate",
+              "inputs": {"a": 98.6, "b": 32, "operation": "Subtract"}},
+             {"id": "s2", "purpose": "times 5", "graph": "calculate",
+              "inputs": {"a": "{{ s1.result }}", "b": 5, "operation": "Multiply"}}]
+    broken = [{**steps[0], "inputs": {**steps[0]["inputs"], "b": 0}}, steps[1],
+              {"id": "s3", "purpose": "over 9", "graph": "calculate",
+               "inputs": {"a": "{{ s2.result }}", "b": 9, "operation": "Divide"}}]
+    h = planner(config, store, [{"steps": steps, "notes": ""}, {"steps": broken, "notes": ""}])
+    out = await plan_for(h, "Convert 98.6°F to Celsius: subtract 32, multiply by 5, then divide "
+                            "by 9.")
+    assert [s.inputs["b"] for s in out.payload.steps] == [32, 5, 9]
+    assert out.payload.steps[2].depends_on == ["s2"]
+    assert [d["what"] for _, d in h.events] == ["plan_doubted", "plan_merged"]
 
 
 async def test_a_percentage_taken_off_as_an_amount_is_taken_as_its_share(config, store):
