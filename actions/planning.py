@@ -19,7 +19,12 @@ from actions.input_values import (
     step_references,
 )
 from actions.memory_queries import BROKEN, broken_steps, network_down
-from actions.plan_doubts import neutral_steps, plan_doubts, unused_numbers
+from actions.plan_doubts import (
+    literal_extract_doubts,
+    neutral_steps,
+    plan_doubts,
+    unused_numbers,
+)
 from actions.plan_examples import SHOWN, PlanExample, copied_from_examples, load_examples
 from actions.plan_merge import (
     chained_texts,
@@ -453,13 +458,17 @@ class PlanChecks:
 
     def required(self, plan: Plan) -> list[RequiredStep]:
         """What a re-ask for the plan's doubts must have one of: a step of a graph the request
-        asks for in words that the plan leaves out (``asked_graphs``); else, for a plan with
+        asks for in words that the plan leaves out (``asked_graphs``), or of the graph that
+        answers a question about a given text where a step extracts what it was given
+        (``literal_extract_doubts``); else, for a plan with
         no steps, any step (its doubts say a graph can do some of what is asked); else, for a
         plan that calculates, a calculation with a number of the request no step uses (as
         either operand: ``unused_numbers``; not a percentage, which may come as a fraction)."""
         graphs = self.catalogue.names()
         planned = {step.graph for step in plan.steps}
         missing = [graph for graph in asked_graphs(self.request, graphs) if graph not in planned]
+        if literal_extract_doubts(plan) and ANSWER[0] in graphs and ANSWER[0] not in planned:
+            missing.append(ANSWER[0])  # the doubt's advice: a question about a given text
         if missing or not plan.steps:
             return [RequiredStep(graph) for graph in missing or graphs]
         if CALCULATE not in planned:

@@ -549,6 +549,25 @@ async def test_the_re_ask_for_a_number_left_out_must_calculate_with_it(config, s
     assert h.events[0][1]["required"] == ["calculate with a 9", "calculate with b 9"]
 
 
+async def test_the_re_ask_for_an_extraction_of_what_it_was_given_must_answer_the_question(
+        config, store):
+    """The 1.5B model "extracted" '1.5 vacation days per month' from the policy it was asked
+    about, also when re-asked: the re-ask must start with answer_question."""
+    policy = "New employees accrue 1.5 vacation days per month, up to 18 days per year."
+    extracted = {"steps": [{"id": "s1", "purpose": "extract", "graph": "extract_text", "inputs": {
+        "text": policy, "pattern": "1.5 vacation days per month"}}], "notes": ""}
+    answered = {"steps": [{"id": "s1", "purpose": "answer", "graph": "answer_question", "inputs": {
+        "question": "How many vacation days a month?", "context": policy}}], "notes": ""}
+    h = planner(config, store, [extracted, answered])
+    out = await plan_for(h, f"Using this policy: '{policy}' How many vacation days does a new "
+                            "hire get per month?")
+    assert [s.graph for s in out.payload.steps] == ["answer_question"]
+    doubted = [d for _, d in h.events if d["what"] == "plan_doubted"]
+    assert doubted[0]["required"] == ["answer_question"]
+    reask = jsonschema_rs.validator_for(h.provider.calls_for("WritePlan")[1].json_schema)
+    assert reask.is_valid(answered) and not reask.is_valid(extracted)
+
+
 async def test_a_re_ask_that_added_the_step_and_broke_another_runs_joined(config, store):
     """Told to use the 9, the 0.5B model added the division and changed the 32 to 0: the
     division runs after the first plan's own steps."""
