@@ -46,10 +46,10 @@ from actions.plan_repairs import (
 )
 from actions.request_notes import (
     action_doubts,
-    asked_graphs,
     cue_positions,
     implied_operands,
     missing_graph_doubts,
+    missing_graphs,
     request_notes,
 )
 from company.action import Action, ActionFailed
@@ -458,7 +458,7 @@ class PlanChecks:
 
     def required(self, plan: Plan) -> list[RequiredStep]:
         """What a re-ask for the plan's doubts must have one of: a step of a graph the request
-        asks for in words that the plan leaves out (``asked_graphs``), or of the graph that
+        asks for in words that the plan leaves out (``missing_graphs``), or of the graph that
         answers a question about a given text where a step extracts what it was given
         (``literal_extract_doubts``); else, for a plan with
         no steps, any step (its doubts say a graph can do some of what is asked); else, for a
@@ -466,7 +466,7 @@ class PlanChecks:
         either operand: ``unused_numbers``; not a percentage, which may come as a fraction)."""
         graphs = self.catalogue.names()
         planned = {step.graph for step in plan.steps}
-        missing = [graph for graph in asked_graphs(self.request, graphs) if graph not in planned]
+        missing = list(missing_graphs(plan, self.request, graphs))
         if literal_extract_doubts(plan) and ANSWER[0] in graphs and ANSWER[0] not in planned:
             missing.append(ANSWER[0])  # the doubt's advice: a question about a given text
         if missing or not plan.steps:

@@ -283,10 +283,17 @@ def missing_graph_doubts(plan: Plan, request: str, graphs: Collection[str],
                          facts: RequestFacts | None = None) -> list[str]:
     """What the request asks for in words that no step of the plan runs the graph for (one of
     ``graphs``, the catalogue's)."""
-    planned = {step.graph for step in plan.steps}
     return [f"the request asks \"{words}\", and no step runs {graph}: add the {graph} step "
-            "that does it" for graph, words in asked_graphs(request, graphs, facts).items()
-            if graph not in planned]
+            "that does it" for graph, words in missing_graphs(plan, request, graphs, facts).items()]
+
+
+def missing_graphs(plan: Plan, request: str, graphs: Collection[str],
+                   facts: RequestFacts | None = None) -> dict[str, str]:
+    """The graphs of ``graphs`` the request asks for in words that no step of the plan runs:
+    graph -> the words that ask for it."""
+    planned = {step.graph for step in plan.steps}
+    return {graph: words for graph, words in asked_graphs(request, graphs, facts).items()
+            if graph not in planned}
 
 
 _SENTENCE_END = re.compile(r"(?<=[.?!;])\s+")

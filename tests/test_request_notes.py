@@ -14,6 +14,7 @@ from actions.request_notes import (
     load_facts,
     math_word_facts,
     missing_graph_doubts,
+    missing_graphs,
     other_asks,
     request_notes,
     unit_facts,
@@ -177,6 +178,8 @@ def test_a_plan_without_the_asked_graph_is_doubted():
         {"id": "s1", "purpose": "longer", "graph": "compare_values",
          "inputs": {"a": "Think different", "b": "Just do it", "operator": ">"}}]})
     request = "Which slogan is longer in characters: 'Think different' or 'Just do it'?"
+    assert missing_graphs(compare, request, CATALOGUE.names()) == {
+        "word_count": "longer in characters"}
     [doubt] = missing_graph_doubts(compare, request, CATALOGUE.names())
     assert doubt == ('the request asks "longer in characters", and no step runs word_count: '
                      "add the word_count step that does it")
