@@ -22,7 +22,8 @@ The rules, precisely:
   to it rounded or cut to the decimals written while keeping two significant digits (12.13 for
   12.132, 1.62 for 1.6288); an unsigned number also matches a negative known one (a loss of
   15 for -15), a signed one only its own sign; a percentage matches its value or its
-  hundredth (12.5% for 0.125).
+  hundredth (12.5% for 0.125). A list of texts also makes its length known: "the list has 4
+  parts" for a split into 4 texts.
 - left out: a result the answer does not give (``Finding``): the numbers output by a step that
   completed and whose outputs no later step used, none of which the answer writes (anywhere in
   it, in digits or number words, matched as above). A step that counted words and characters
@@ -141,9 +142,11 @@ def check_narrative(answer: str, instructions: str, known: KnownNumbers,
                        "Write about the Boss's request and these step results only.")
     unknown = known.unknown(numbers_in(opening(answer)))
     if unknown:
+        gave = "; ".join(f"{finding.label} gave {finding.shown}" for finding in findings)
         return Problem("number", f"the answer names {listed(unknown)}, which no step produced",
-                       ("Give only values from the step results, copied exactly; if no step "
-                        "gave the answer, say that there is no answer."))
+                       ("Give only values from the step results, copied exactly"
+                        + (f" ({gave})" if gave else "")
+                        + "; if no step gave the answer, say that there is no answer."))
     missing = left_out(answer, findings)
     if missing:
         said = "; ".join(f"{finding.label} gave {finding.shown}" for finding in missing)
@@ -275,6 +278,8 @@ class KnownNumbers:
             for item in value.values():
                 self.add_value(item)
         elif isinstance(value, list | tuple):
+            if value and all(isinstance(item, str) for item in value):
+                self.values.add(Decimal(len(value)))  # "4 parts" of a split into 4 texts
             for item in value:
                 self.add_value(item)
 

@@ -94,6 +94,11 @@ def test_a_percentage_in_the_request_is_known_as_its_hundredth_too():
     assert numbers.knows(numbers_in("0.18")[0]) and numbers.knows(numbers_in("67.4")[0])
 
 
+def test_a_list_of_texts_makes_its_length_known():
+    numbers = known({"parts": [["red", "green", "blue", "dark orange"]]})
+    assert numbers.unknown(numbers_in("The list has 4 parts, not 5.")) == ["5"]
+
+
 def test_number_words_in_a_voice_note():
     assert 420 in number_words("Subtract four hundred and twenty from one thousand.")
     assert {6, 7} <= set(number_words("What is six times seven?"))
