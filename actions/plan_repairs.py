@@ -7,12 +7,13 @@ names none of the texts it quotes."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 
 from actions.input_values import STEP_REF, holds_reference, step_reference
 from actions.report_checks import QUOTED, numbers_in, quoted_spans
-from actions.step_ids import renumbered
+from actions.step_ids import renamed, renumbered
 from company.grounding import as_number
 from company.payloads import Plan, PlanStep
 
@@ -81,6 +82,50 @@ def percent_amounts(plan: Plan, request: str) -> tuple[Plan, list[str]]:
     if not changes:
         return plan, []
     return renumbered(steps, plan.notes), changes
+
+
+def percent_factors(plan: Plan, request: str) -> tuple[Plan, list[str]]:
+    """The plan with a percentage of the request that a calculation multiplies by as a whole
+    number ("18% of 67.40" planned as 18 × 67.40) given as its factor (0.18), and what was
+    changed. Left alone: a plan with a step that divides by 100 (it makes the factor itself),
+    and a number the request also writes without a percent sign."""
+    shares = _percent_shares(request)
+    if any(step.graph == CALCULATE and step.inputs.get("operation") == "Divide"
+           and as_number(step.inputs.get("b")) == 100 for step in plan.steps):
+        return plan, []
+    steps: list[PlanStep] = []
+    changes: list[str] = []
+    for step in plan.steps:
+        if step.graph == CALCULATE and step.inputs.get("operation") == "Multiply":
+            inputs = dict(step.inputs)
+            for name in ("a", "b"):
+                number = _rounded(as_number(inputs.get(name)))
+                if number is not None and shares.get(number) == number:
+                    inputs[name] = round(number / 100, 9)
+                    changes.append(f"{step.id}: {name} {number:g}% as {inputs[name]:g}")
+            step = step.model_copy(update={"inputs": inputs})
+        steps.append(step)
+    return (plan.model_copy(update={"steps": steps}), changes) if changes else (plan, [])
+
+
+def repeated_steps(plan: Plan) -> tuple[Plan, list[str]]:
+    """The plan without each step that runs the same graph on the same inputs as an earlier
+    step (references to it follow the earlier one), and what was dropped. Told that its
+    calculation used numbers the request never says, the 1.5B model planned one question six
+    times, and each ran."""
+    first: dict[str, str] = {}  # the step's graph and inputs -> the first such step's id
+    same: dict[str, str] = {}
+    for step in plan.steps:
+        key = json.dumps([step.graph, renamed(step, same).inputs], sort_keys=True, default=str)
+        if key in first:
+            same[step.id] = first[key]
+        else:
+            first[key] = step.id
+    if not same:
+        return plan, []
+    steps = [renamed(step, same) for step in plan.steps if step.id not in same]
+    return (renumbered(steps, plan.notes),
+            [f"{step_id}: the same as {earlier}" for step_id, earlier in same.items()])
 
 
 def _percent_shares(request: str) -> dict[float, float]:

@@ -39,7 +39,9 @@ from actions.plan_repairs import (
     asked_context,
     fetched_addresses,
     percent_amounts,
+    percent_factors,
     question_context,
+    repeated_steps,
     searched_addresses,
     subtraction_order,
     whole_given_text,
@@ -229,9 +231,10 @@ class RepairScope:
 def plan_repairs_made(plan: Plan, request: str, scope: RepairScope = RepairScope()
                       ) -> tuple[Plan, list[tuple[str, dict[str, list[str]]]]]:
     """The plan after the repairs the request or the plan decide (``plan_repairs``,
-    ``request_notes.implied_operands``, ``plan_merge``), and the events that say
-    them: a subtraction's operand order, a percentage added to an amount as if it were one
-    (its share of the amount first), a web address given as a reference, the number a
+    ``request_notes.implied_operands``, ``plan_merge``), and the events that say them: a step
+    that repeats an earlier one, a subtraction's operand order, a percentage added to an amount
+    as if it were one (its share of the amount first), a percentage multiplied by as a whole
+    number (its factor instead), a web address given as a reference, the number a
     calculation that changes nothing is missing (24 hours a day, squaring's 2), the changed
     text a step asked for after a change gets (the words of the line after the replacement),
     the whole of a text given after "this line:" that a step took a quoted part of, the
@@ -240,9 +243,11 @@ def plan_repairs_made(plan: Plan, request: str, scope: RepairScope = RepairScope
     for an address, and what a replacement put in where a step looks in its result for what
     it took out."""
     repairs: list[tuple[str, str, Callable[[Plan], tuple[Plan, list[str]]]]] = [
+        ("plan_repeats_dropped", "changes", repeated_steps),
         ("plan_given_text_restored", "inputs", lambda p: whole_given_text(p, request)),
         ("plan_operands_reordered", "changes", lambda p: subtraction_order(p, request)),
         ("plan_percent_shares", "changes", lambda p: percent_amounts(p, request)),
+        ("plan_percent_factors", "changes", lambda p: percent_factors(p, request)),
         ("plan_addresses_repaired", "changes", fetched_addresses),
         ("plan_search_fetches_address", "changes",
          lambda p: searched_addresses(p, cue_positions(request, scope.fetchers))),

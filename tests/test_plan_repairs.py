@@ -10,7 +10,9 @@ from actions.plan_repairs import (
     fetched_addresses,
     given_text,
     percent_amounts,
+    percent_factors,
     question_context,
+    repeated_steps,
     searched_addresses,
     subtraction_order,
     whole_given_text,
@@ -82,6 +84,51 @@ def test_a_percentage_added_as_an_amount_is_its_share_of_the_amount(request_text
 def test_other_calculations_with_percentages_stay(request_text, a, b, operation) -> None:
     steps = plan(subtract(a, b, operation=operation))
     assert percent_amounts(steps, request_text) == (steps, [])
+
+
+@pytest.mark.parametrize("request_text, a, b, after", [
+    ("What's 18% of 67.40?", 18, 67.4, (0.18, 67.4)),
+    ("What's 18% of 67.40?", 67.4, 18, (67.4, 0.18)),
+    ("What's 18% of 67.40?", 67.4, 0.18, (67.4, 0.18)),       # a factor already
+    ("18% of 67.40, times 18", 18, 67.4, (18, 67.4)),          # 18 written without a sign too
+    ("Take 100% of 80", 100, 80, (100, 80)),
+])
+def test_a_percentage_multiplied_as_a_whole_number_is_its_factor(request_text, a, b,
+                                                                 after) -> None:
+    fixed, changes = percent_factors(plan(subtract(a, b, operation="Multiply")), request_text)
+    assert (fixed.steps[0].inputs["a"], fixed.steps[0].inputs["b"]) == after
+    assert bool(changes) is ((a, b) != after)
+
+
+def test_a_plan_that_divides_by_100_keeps_its_whole_percentage() -> None:
+    steps = plan(subtract(18, 67.4, operation="Multiply"),
+                 subtract("{{ s1.result }}", 100, "s2", "Divide"))
+    assert percent_factors(steps, "What's 18% of 67.40?") == (steps, [])
+
+
+def question_step(question: str, step_id: str) -> dict[str, Any]:
+    return {"id": step_id, "graph": "answer_question", "purpose": "p",
+            "inputs": {"question": question}}
+
+
+def test_a_step_that_repeats_an_earlier_one_is_dropped() -> None:
+    """The 1.5B model's re-ask for "At what temperature does water boil at sea level?": the
+    same question three times (six in the real answer), each used by a later step."""
+    question = "At what temperature in Celsius does water boil at sea level?"
+    steps = plan(question_step(question, "s1"), question_step(question, "s2"),
+                 question_step(question, "s3"),
+                 subtract("{{ s3.answer }}", 1, "s4", "Multiply"),
+                 subtract("{{ s2.answer }}", 1, "s5", "Multiply"))
+    fixed, changes = repeated_steps(steps)
+    assert [(s.id, s.graph, s.inputs.get("a")) for s in fixed.steps] == [
+        ("s1", "answer_question", None), ("s2", "calculate", "{{ s1.answer }}")]
+    assert changes == ["s2: the same as s1", "s3: the same as s1", "s5: the same as s4"]
+
+
+def test_steps_that_differ_in_any_input_all_stay() -> None:
+    steps = plan(question_step("What is a kelvin?", "s1"), question_step("What is a mole?", "s2"),
+                 subtract(2, 3), subtract(3, 2, "s4"))
+    assert repeated_steps(steps) == (steps, [])
 
 
 def fetch(graph: str, url: str, step_id: str, **more: Any) -> dict[str, Any]:
