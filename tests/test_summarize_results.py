@@ -265,7 +265,9 @@ async def test_a_contradicting_number_is_re_asked_then_flagged(config, store):
     second = h.prompts("SummarizeResults")[1]
     assert ("Your last answer was rejected: the answer names 43, which no step produced. "
             "Give only values from the step results, copied exactly (s1 (calculate) gave "
-            "42.0); if no step gave the answer, say that there is no answer.") == second
+            "42.0); if no step gave the answer, say that there is no answer. Now write the report "
+            "again: first the answer in one or two sentences, then a sentence on what was "
+            "done.") == second
     assert out.content.startswith(
         "> ⚠ Unchecked: the answer names 43, which no step produced.\n\n"
         "The product is 43.\n\n## Results")
