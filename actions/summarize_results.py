@@ -17,6 +17,7 @@ from actions.write_plan import WritePlan
 from company.action import Action, ActionOutput, published_by
 from company.events import EventKind
 from company.llm.base import LLMOutputTruncated
+from company.llm.client import Reask
 from company.message import Message
 from company.payloads import GraphResults, Plan, Report, StepResult
 from company.status import StepStatus
@@ -90,8 +91,9 @@ class SummarizeResults(Action):
                          shown: list[dict[str, str]], example_phrases: list[str],
                          results: list[Finding]) -> tuple[str, Problem | None]:
         """Ask for the narrative, after the ``shown`` example turns; a bad one is re-asked
-        once, as a turn after it that states its problem (the prompt itself again, at
-        temperature 0, got a 0.5B model's same answer back). When both are bad, the milder
+        once, as a turn after it that states its problem, sampled (``Reask.CHECKED``: the
+        prompt itself again, or that turn, at temperature 0, got a 0.5B model's same answer
+        back). When both are bad, the milder
         one is kept (an unknown number over an echo over nothing; the second on a tie), with
         its problem."""
         asked = [*shown, {"role": "user", "content": self.render(**variables)}]
@@ -112,7 +114,8 @@ class SummarizeResults(Action):
         rejected = {"role": "assistant", "content": shorten(first, REJECTED_ANSWER_CHARS)}
         try:
             second = (await self.llm.ask(
-                [*asked, rejected, {"role": "user", "content": problem.reask}])).strip()
+                [*asked, rejected, {"role": "user", "content": problem.reask}],
+                reask=Reask.CHECKED)).strip()
         except LLMOutputTruncated as exc:  # a runaway re-ask: the first answer, as it was
             self.ctx.event(EventKind.PROGRESS, what="report_cut_off", error=str(exc))
             return first, problem

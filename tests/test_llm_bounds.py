@@ -422,6 +422,22 @@ async def test_an_answer_the_server_rejected_is_drawn_again_with_some_randomness
                                                                 ("rejected", None)]
 
 
+async def test_a_text_answer_the_caller_s_check_rejected_is_asked_again_sampled(
+        fake_ollama: FakeOllama) -> None:
+    """A report re-asked for what its check found (``Reask.CHECKED``) is drawn with some
+    randomness: at temperature 0 a 0.5B model gave the same report back."""
+    fake_ollama.on("report", "The product is 42.")
+    bus = EventBus("t")
+    llm = LLM(OpenAICompatProvider(f"{fake_ollama.host}/v1"), model="qwen2.5",
+              cost=CostManager(), options={"temperature": 0}, emit=bus.emit)
+    await llm.ask(user("report"), role="Analyst", action="SummarizeResults")
+    await llm.ask(user("report"), role="Analyst", action="SummarizeResults",
+                  reask=Reask.CHECKED)
+    first, again = fake_ollama.requests
+    assert first["temperature"] == 0 and again["temperature"] > 0 and "seed" in again
+    assert [c["reask"] for c in calls(bus)] == [None, "checked"]
+
+
 async def test_a_doubted_ask_is_labelled_so_and_asked_as_configured(
         fake_ollama: FakeOllama) -> None:
     """A caller that doubts a valid answer asks again; its LLM_CALL says why, and an invalid

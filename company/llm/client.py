@@ -44,11 +44,14 @@ class Reask(StrEnum):
     DEADLINE = "deadline"  # the previous attempt ran past the call deadline
     REJECTED = "rejected"  # the server discarded the previous answer's format: drawn again
     DOUBTED = "doubted"  # the caller doubted a valid answer: asked again with its doubts
+    CHECKED = "checked"  # the caller's check rejected a text answer: asked again, sampled
 
 
 RESAMPLE_OPTIONS = {"temperature": 0.4, "seed": 7}
-"""Sampling for an answer drawn again after the server rejected one: at temperature 0 the
-same prompt gives the same rejected answer."""
+"""Sampling for an answer drawn again after the server or the caller's check rejected one: at
+temperature 0 the same prompt gives the same rejected answer (a 0.5B model gave its report
+back word for word, also when told in a turn after it what the report left out)."""
+RESAMPLED = frozenset({Reask.REJECTED, Reask.CHECKED})
 
 
 def parse_json_answer(content: str) -> Any:
@@ -110,8 +113,8 @@ class LLM:
 
     def _options(self, reask: Reask | None) -> dict[str, Any]:
         """The sampling options of a call: ``RESAMPLE_OPTIONS`` over the client's own when the
-        server rejected the previous answer (the same prompt at temperature 0 repeats it)."""
-        return {**self.options, **RESAMPLE_OPTIONS} if reask is Reask.REJECTED else self.options
+        server or the caller's check rejected the previous answer (``RESAMPLED``)."""
+        return {**self.options, **RESAMPLE_OPTIONS} if reask in RESAMPLED else self.options
 
     async def chat(
         self,
@@ -278,11 +281,13 @@ class LLM:
         action: str = "",
         schema: dict[str, Any] | None = None,
         max_tokens: int | None = None,
+        reask: Reask | None = None,
     ) -> str:
-        """The answer's text (``schema`` is another name for ``json_schema``)."""
+        """The answer's text (``schema`` is another name for ``json_schema``; ``reask`` says
+        why this call asks again)."""
         result = await self.chat(messages, role=role, model=model,
                                  json_schema=_one_schema(json_schema, schema), action=action,
-                                 max_tokens=max_tokens)
+                                 max_tokens=max_tokens, reask=reask)
         return result.content
 
     async def ask_tools(
@@ -415,12 +420,14 @@ class RoleLLM:
     async def ask(
         self, messages: list[dict[str, str]], *, model: str | None = None,
         json_schema: dict[str, Any] | None = None, schema: dict[str, Any] | None = None,
-        max_tokens: int | None = None,
+        max_tokens: int | None = None, reask: Reask | None = None,
     ) -> str:
         """The answer's text (``schema`` is another name for ``json_schema``; ``max_tokens``
-        bounds the answer, else the config's bound for the action)."""
+        bounds the answer, else the config's bound for the action; ``reask``: why it asks
+        again, ``Reask.CHECKED`` sampled)."""
         return await self.llm.ask(messages, role=self.role, model=model, json_schema=json_schema,
-                                  action=self.action, schema=schema, max_tokens=max_tokens)
+                                  action=self.action, schema=schema, max_tokens=max_tokens,
+                                  reask=reask)
 
     async def ask_tools(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
