@@ -46,8 +46,6 @@ LABEL_WORDS = 5
 OPENING_SENTENCES = 2
 EXAMPLE_WORDS = 2
 STATUS_PREFIX = "> ⚠ Unchecked:"
-REWRITE = ("Now write the report again: first the answer in one or two sentences, then a "
-           "sentence on what was done.")
 
 _TASK_HEADER = re.compile(r"^\s*#+\s*task\s*:", re.IGNORECASE | re.MULTILINE)
 _WORD = re.compile(r"\w+")
@@ -88,9 +86,8 @@ class Problem:
 
     @property
     def reask(self) -> str:
-        """The turn a re-ask adds after the rejected answer: the problem, then the task again
-        (told only the problem, a 0.5B model answered with the problem's own sentence)."""
-        return f"Your last answer was rejected: {self.message}. {self.advice} {REWRITE}"
+        """The line a re-ask adds to the prompt."""
+        return f"Your last answer was rejected: {self.message}. {self.advice}"
 
     @property
     def status_line(self) -> str:

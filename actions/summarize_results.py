@@ -31,11 +31,8 @@ CUT_OFF = Problem("cut", "the model's answer ran past its token limit, also when
 """The problem of a report whose narrative was cut off twice (the task still gets its results)."""
 LEFT_OUT = frozenset({"echo", "cut"})
 """Problems whose narrative is left out of the report rather than shown flagged."""
-REJECTED_ANSWER_CHARS = 600
-"""The most of a rejected answer its re-ask shows back ("…" marks a cut)."""
-REASK_TOKENS = 300
-"""Room the report prompt keeps for a re-ask: the rejected answer and its problem (the earlier
-turns fit in the rest)."""
+REASK_TOKENS = 150
+"""Room the report prompt keeps for a re-ask's problem (the earlier turns fit in the rest)."""
 
 
 class SummarizeResults(Action):
@@ -68,7 +65,7 @@ class SummarizeResults(Action):
         shown = self._example_turns(example)
         history = await fit_history(self, lambda earlier: "\n\n".join(
             [*(turn["content"] for turn in shown),
-             self.render(**{**variables, "earlier": earlier})]),
+             self.render(**{**variables, "earlier": earlier}, problem="")]),
             reserve=REASK_TOKENS)
         variables["earlier"] = history.earlier
         known = self._known_numbers(words.request, history.earlier, steps)
@@ -91,36 +88,35 @@ class SummarizeResults(Action):
                          shown: list[dict[str, str]], example_phrases: list[str],
                          results: list[Finding]) -> tuple[str, Problem | None]:
         """Ask for the narrative, after the ``shown`` example turns; a bad one is re-asked
-        once, as a turn after it that states its problem, sampled (``Reask.CHECKED``: the
-        prompt itself again, or that turn, at temperature 0, got a 0.5B model's same answer
-        back). When both are bad, the milder
+        once with its problem stated in the prompt, sampled (``Reask.CHECKED``: at
+        temperature 0 a 0.5B model gave the same answer back). When both are bad, the milder
         one is kept (an unknown number over an echo over nothing; the second on a tie), with
         its problem."""
-        asked = [*shown, {"role": "user", "content": self.render(**variables)}]
+        prompt = self.render(**variables, problem="")
         try:
-            first = (await self.llm.ask(asked)).strip()
+            first = (await self.llm.ask(
+                [*shown, {"role": "user", "content": prompt}])).strip()
         except LLMOutputTruncated as exc:  # asked twice already (the second time: briefly)
             self.ctx.event(EventKind.PROGRESS, what="report_cut_off", error=str(exc))
             return "", CUT_OFF
         data = json.dumps([variables["request"], variables["earlier"], variables["notes"],
                            variables["steps"], variables["notebook"]], ensure_ascii=False,
                           default=str)
-        instructions = self._instructions(variables)
-        problem = check_narrative(first, instructions, known, data, example_phrases, results)
+        problem = check_narrative(first, self._instructions(variables, ""), known, data,
+                                  example_phrases, results)
         if problem is None:
             return first, None
         self.ctx.event(EventKind.PROGRESS, what="report_reasked", reason=problem.message,
                        check=problem.kind)
-        rejected = {"role": "assistant", "content": shorten(first, REJECTED_ANSWER_CHARS)}
+        prompt = self.render(**variables, problem=problem.reask)
         try:
-            second = (await self.llm.ask(
-                [*asked, rejected, {"role": "user", "content": problem.reask}],
-                reask=Reask.CHECKED)).strip()
+            second = (await self.llm.ask([*shown, {"role": "user", "content": prompt}],
+                                         reask=Reask.CHECKED)).strip()
         except LLMOutputTruncated as exc:  # a runaway re-ask: the first answer, as it was
             self.ctx.event(EventKind.PROGRESS, what="report_cut_off", error=str(exc))
             return first, problem
-        again = check_narrative(second, f"{instructions}\n\n{problem.reask}", known, data,
-                                example_phrases, results)
+        again = check_narrative(second, self._instructions(variables, problem.reask), known,
+                                data, example_phrases, results)
         if again is not None and SEVERITY[problem.kind] < SEVERITY[again.kind]:
             return first, problem
         return second, again
@@ -138,14 +134,14 @@ class SummarizeResults(Action):
         if example is None:
             return []
         asked = self.render(**report_variables(example.request, example.steps, True),
-                            analysis=None, notes="", notebook=[])
+                            analysis=None, notes="", notebook=[], problem="")
         return [{"role": "user", "content": asked},
                 {"role": "assistant", "content": example.report}]
 
-    def _instructions(self, variables: dict[str, Any]) -> str:
+    def _instructions(self, variables: dict[str, Any], reask: str) -> str:
         """The prompt with its data left out: what an echoed answer would repeat."""
         blank = {**variables, "request": "", "earlier": [], "notes": "", "steps": [],
-                 "analysis": None, "notebook": []}
+                 "analysis": None, "problem": reask, "notebook": []}
         try:
             return self.render(**blank)
         except Exception:  # noqa: BLE001 - an SOP's own template may need its data

@@ -10,12 +10,7 @@ import pytest
 
 from actions.analyze_request import AnalyzeRequest
 from actions.run_graphs import RunGraphs
-from actions.summarize_results import (
-    REJECTED_ANSWER_CHARS,
-    SummarizeResults,
-    nothing_run,
-    results_section,
-)
+from actions.summarize_results import SummarizeResults, nothing_run, results_section
 from actions.transcribe import Transcribe
 from actions.write_plan import WritePlan
 from company.boss import UserRequirement
@@ -207,24 +202,15 @@ async def test_an_echoed_prompt_is_re_asked_once_and_a_good_answer_is_used(confi
                           "check": "echo"}]
 
 
-async def test_a_re_ask_is_a_turn_after_the_rejected_answer(config, store):
+async def test_a_re_ask_is_the_prompt_with_its_problem_drawn_with_randomness(config, store):
     h, results = checked(config, store, "6 × 7 = 43.", "6 × 7 = 42.")
     out = await SummarizeResults(h.ctx).run([results])
     first, second = h.provider.calls_for("SummarizeResults")
-    assert second.messages[:-2] == first.messages  # the same prompt, then the answer and why
-    assert second.messages[-2] == {"role": "assistant", "content": "6 × 7 = 43."}
-    assert second.messages[-1]["role"] == "user"
-    assert second.messages[-1]["content"].startswith(
-        "Your last answer was rejected: the answer names 43")
+    assert all("6 × 7 = 43." not in m["content"] for m in second.messages)  # not shown it
+    assert second.messages[-1]["content"].startswith(first.messages[-1]["content"].split(
+        "Write the Boss a short report")[0])
+    assert first.options.get("temperature", 0) == 0 and second.options["temperature"] > 0
     assert out.content.startswith("6 × 7 = 42.\n\n## Results") and out.payload.unchecked is None
-
-
-async def test_a_long_rejected_answer_is_shown_back_cut(config, store):
-    long = "6 × 7 = 43. " + "More words follow here. " * 60
-    h, results = checked(config, store, long, "6 × 7 = 42.")
-    await SummarizeResults(h.ctx).run([results])
-    shown = h.provider.calls_for("SummarizeResults")[1].messages[-2]["content"]
-    assert len(shown) <= REJECTED_ANSWER_CHARS and shown.endswith("…")
 
 
 async def test_an_echo_without_the_header_is_caught_by_its_words(config, store):
@@ -265,9 +251,7 @@ async def test_a_contradicting_number_is_re_asked_then_flagged(config, store):
     second = h.prompts("SummarizeResults")[1]
     assert ("Your last answer was rejected: the answer names 43, which no step produced. "
             "Give only values from the step results, copied exactly (s1 (calculate) gave "
-            "42.0); if no step gave the answer, say that there is no answer. Now write the report "
-            "again: first the answer in one or two sentences, then a sentence on what was "
-            "done.") == second
+            "42.0); if no step gave the answer, say that there is no answer.") in second
     assert out.content.startswith(
         "> ⚠ Unchecked: the answer names 43, which no step produced.\n\n"
         "The product is 43.\n\n## Results")
