@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from actions.input_values import holds_reference, strings_in
@@ -18,7 +17,6 @@ from actions.report_checks import (
     number_words,
     numbers_in,
     quoted_spans,
-    spelled_numbers,
 )
 from company.grounding import as_number
 from company.payloads import Plan
@@ -30,9 +28,6 @@ NEUTRAL_NUMBER = {says: number for number, says in NEUTRAL.values()}
 """The neutral number of each way of saying it ("multiplies by 1" -> 1)."""
 COMMUTATIVE = {"Add", "Multiply"}
 """Operations where a neutral ``a`` changes nothing either."""
-MIN_SPELLED = 2
-"""The least number a plan that calculates must use when the request spells it ("three"):
-"one" is too often no number ("one by one", "the one that")."""
 
 def mentions_number(request: str, number: int) -> bool:
     """True when the request says ``number`` (as digits or a word), so using it is asked for;
@@ -114,11 +109,9 @@ def unused_quote_doubts(plan: Plan, request: str) -> list[str]:
 
 
 def unused_number_doubts(plan: Plan, request: str) -> list[str]:
-    """The numbers the request writes in digits (or, for a plan that calculates, in words from
-    "two" up) that no step's inputs hold (as a number, in a text, a percentage also as its
-    fraction), when the plan has steps: a step left out (the division of "spread it over the
-    4 remaining months") or a number made up in its place ("three licences at 19.99 each"
-    planned as 19.99 + 19.99).
+    """The numbers the request writes in digits that no step's inputs hold (as a number, in a
+    text, a percentage also as its fraction), when the plan has steps: a step left out (the
+    division of "spread it over the 4 remaining months") or a number made up in its place.
     Numbers inside a quoted text no step uses are left to ``unused_quote_doubts``."""
     unused = [number.text for number in unused_numbers(plan, request)]
     if not unused:
@@ -140,12 +133,8 @@ def unused_numbers(plan: Plan, request: str) -> list[Number]:
     for quoted in quoted_spans(request):
         if quoted not in inputs:
             said = said.replace(quoted, " ")
-    written = numbers_in(said)
-    if any(step.graph == CALCULATE for step in plan.steps):  # "Three licences at 19.99 each"
-        written += [Number(words, Decimal(value), 0, False, False)
-                    for words, value in spelled_numbers(said) if value >= MIN_SPELLED]
     unused: list[Number] = []
-    for number in written:
+    for number in numbers_in(said):
         if not held.knows(number) and number.text not in [n.text for n in unused]:
             unused.append(number)
     return unused

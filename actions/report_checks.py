@@ -343,56 +343,34 @@ _NUMBER_WORD = re.compile(r"[a-z]+|[^a-z\s-]")
 def number_words(text: str) -> list[int]:
     """The numbers a text spells out ("six", "twenty-five", "four hundred and twenty"): each
     run of number words as one value, and each word's own value."""
-    return [value for _, value in _spelled(text)]
-
-
-def spelled_numbers(text: str) -> list[tuple[str, int]]:
-    """Each run of number words in a text, as its words ("twenty five") and its value."""
-    return [(words, value) for words, value in _spelled(text) if words]
-
-
-def _spelled(text: str) -> list[tuple[str, int]]:
-    """The values ``number_words`` finds, in order: each word's (with no words) and each run's
-    (with its words)."""
-    values: list[tuple[str, int]] = []
+    values: list[int] = []
     total = current = 0
     last = ""  # the previous word of the run: "" outside a run
-    run: list[str] = []
-
-    def close() -> None:
-        while run and run[-1] == "and":  # "a hundred and" then a word of no number
-            run.pop()
-        values.append((" ".join(run), total + current))
-        run.clear()
-
     for word in _NUMBER_WORD.findall(text.lower()):
         unit = _UNITS.get(word)
         if unit is not None:
-            values.append(("", unit))
+            values.append(unit)
             joins = last in _SCALES or last == "and" or (
                 last in _UNITS and 20 <= _UNITS[last] and unit < 10)
             if last and not joins:
-                close()
+                values.append(total + current)
                 total = current = 0
             current += unit
             last = word
-            run.append(word)
         elif word in _SCALES and last and last != "and":
-            values.append(("", _SCALES[word]))
+            values.append(_SCALES[word])
             if _SCALES[word] == 100:
                 current = max(current, 1) * 100
             else:
                 total, current = total + max(current, 1) * _SCALES[word], 0
             last = word
-            run.append(word)
         elif word == "and" and last in _SCALES:
             last = word
-            run.append(word)
         else:
             if last:
-                close()
+                values.append(total + current)
             total = current = 0
             last = ""
     if last:
-        close()
+        values.append(total + current)
     return values

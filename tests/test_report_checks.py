@@ -18,7 +18,6 @@ from actions.report_checks import (
     number_words,
     numbers_in,
     opening,
-    spelled_numbers,
 )
 
 INSTRUCTIONS = (
@@ -108,14 +107,6 @@ def test_number_words_in_a_voice_note():
     numbers = KnownNumbers()
     numbers.add_text("Voice note (transcribed): What is six times seven?")
     assert numbers.unknown(numbers_in("6 × 7 = 42")) == ["42"]
-
-
-def test_spelled_numbers_are_runs_of_number_words_with_their_values():
-    assert spelled_numbers("Three licences, four hundred and twenty, twenty-five, seven twenty"
-                           ) == [("three", 3), ("four hundred and twenty", 420),
-                                 ("twenty five", 25), ("seven", 7), ("twenty", 20)]
-    assert spelled_numbers("a hundred and then some") == []  # "hundred" needs a number first
-    assert spelled_numbers("two hundred and then some") == [("two hundred", 200)]
 
 
 def test_the_opening_is_the_first_two_sentences_without_headings_or_tables():
