@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from actions.input_values import holds_reference, strings_in
-from actions.plan_repairs import CALCULATE, PERCENT, given_text, searched_address
+from actions.plan_repairs import (
+    CALCULATE,
+    PERCENT,
+    divides_by_100,
+    given_text,
+    searched_address,
+)
 from actions.report_checks import (
     KnownNumbers,
     Number,
@@ -76,8 +82,7 @@ def percent_doubts(plan: Plan, request: str) -> list[str]:
     67.40"), when no step divides by 100."""
     percents = {float(number) for number in PERCENT.findall(request)}
     calculations = [step for step in plan.steps if step.graph == CALCULATE]
-    if not percents or any(step.inputs.get("operation") == "Divide"
-                           and _is_number(step.inputs.get("b"), 100) for step in calculations):
+    if not percents or divides_by_100(plan):
         return []
     doubts = []
     for step in calculations:

@@ -90,8 +90,7 @@ def percent_factors(plan: Plan, request: str) -> tuple[Plan, list[str]]:
     changed. Left alone: a plan with a step that divides by 100 (it makes the factor itself),
     and a number the request also writes without a percent sign."""
     shares = _percent_shares(request)
-    if any(step.graph == CALCULATE and step.inputs.get("operation") == "Divide"
-           and as_number(step.inputs.get("b")) == 100 for step in plan.steps):
+    if divides_by_100(plan):
         return plan, []
     steps: list[PlanStep] = []
     changes: list[str] = []
@@ -106,6 +105,12 @@ def percent_factors(plan: Plan, request: str) -> tuple[Plan, list[str]]:
             step = step.model_copy(update={"inputs": inputs})
         steps.append(step)
     return (plan.model_copy(update={"steps": steps}), changes) if changes else (plan, [])
+
+
+def divides_by_100(plan: Plan) -> bool:
+    """True when a calculation of the plan divides by 100: it makes a percentage's factor."""
+    return any(step.graph == CALCULATE and step.inputs.get("operation") == "Divide"
+               and as_number(step.inputs.get("b")) == 100 for step in plan.steps)
 
 
 def repeated_steps(plan: Plan) -> tuple[Plan, list[str]]:

@@ -104,6 +104,11 @@ class Finding:
     numbers: KnownNumbers
     shown: str
 
+    @property
+    def said(self) -> str:
+        """The finding as a problem names it: "s2 (calculate) gave 7245.2"."""
+        return f"{self.label} gave {self.shown}"
+
     @classmethod
     def of(cls, label: str, outputs: dict[str, list[Any]]) -> Finding | None:
         """The finding of a step's outputs; None when they hold no number."""
@@ -142,14 +147,14 @@ def check_narrative(answer: str, instructions: str, known: KnownNumbers,
                        "Write about the Boss's request and these step results only.")
     unknown = known.unknown(numbers_in(opening(answer)))
     if unknown:
-        gave = "; ".join(f"{finding.label} gave {finding.shown}" for finding in findings)
+        gave = "; ".join(finding.said for finding in findings)
         return Problem("number", f"the answer names {listed(unknown)}, which no step produced",
                        ("Give only values from the step results, copied exactly"
                         + (f" ({gave})" if gave else "")
                         + "; if no step gave the answer, say that there is no answer."))
     missing = left_out(answer, findings)
     if missing:
-        said = "; ".join(f"{finding.label} gave {finding.shown}" for finding in missing)
+        said = "; ".join(finding.said for finding in missing)
         return Problem("left_out", f"the answer leaves out results ({said})",
                        "Give every result in the answer's first sentences, copied exactly.")
     return None
