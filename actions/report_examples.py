@@ -24,17 +24,19 @@ EXAMPLES_FILE = PROMPT_DIR / "report_examples.yaml"
 NOT_DONE = frozenset({StepStatus.FAILED, StepStatus.TERMINATED, StepStatus.SKIPPED})
 """Statuses a report must name as failed (or not run)."""
 
-Situation = Literal["done", "failed"]
+Situation = Literal["done", "failed", "none"]
 
 
 class ReportExample(BaseModel):
     """A request, its step results and a good report on them; ``when``: the task it is shown
-    to (``done``: steps ran and none failed; ``failed``: a step failed)."""
+    to (``done``: steps ran and none failed; ``failed``: a step failed; ``none``: the plan had
+    no steps, its ``notes`` say why)."""
 
     when: Situation
     request: str
     steps: list[StepResult]
     report: str
+    notes: str = ""
 
 
 def load_examples(path: Path = EXAMPLES_FILE) -> tuple[ReportExample, ...]:
@@ -43,9 +45,11 @@ def load_examples(path: Path = EXAMPLES_FILE) -> tuple[ReportExample, ...]:
 
 
 def situation(steps: Sequence[StepResult], executed: bool) -> Situation | None:
-    """Which example a report task gets: none when no step ran."""
-    if not executed or not steps:
+    """Which example a report task gets: None when the plan was not executed."""
+    if not executed:
         return None
+    if not steps:
+        return "none"
     return "failed" if any(step.status in NOT_DONE for step in steps) else "done"
 
 

@@ -11,6 +11,7 @@ from actions.conversation import fit_history
 from actions.memory_queries import latest_payload
 from actions.report_checks import Finding, KnownNumbers, Problem, check_narrative
 from actions.report_examples import NOT_DONE, ReportExample, example_for, load_examples, telltales
+from actions.report_relay import RELAY_OPTION, RELAYED, relayed_answer
 from actions.run_graphs import RunGraphs
 from actions.step_ids import step_refs
 from actions.write_plan import WritePlan
@@ -55,34 +56,53 @@ class SummarizeResults(Action):
             steps = [StepResult(step_id=s.id, graph=s.graph, status=StepStatus.PLANNED)
                      for s in (plan.steps if plan else [])]
         words = boss_words(memory, recent=0)
-        variables: dict[str, Any] = {
-            **report_variables(words.request, steps, executed),
-            "analysis": latest_payload(memory, news, AnalyzeRequest),
-            "notes": plan.notes.strip() if plan else "",
-            "notebook": self._notes(words.request),
-        }
-        example = self._example(steps, executed)
+        notes = plan.notes.strip() if plan else ""
+        relayed = self._relayed(steps) if executed else None
+        if relayed is not None:
+            narrative, problem = relayed, None
+        else:
+            variables: dict[str, Any] = {
+                **report_variables(words.request, steps, executed),
+                "analysis": latest_payload(memory, news, AnalyzeRequest),
+                "notes": notes, "notebook": self._notes(words.request),
+            }
+            narrative, problem = await self._asked(variables, steps, plan, executed)
+        table = results_section(steps, executed, planned=plan is not None, notes=notes)
+        status = problem.status_line if problem else ""
+        if problem is not None and problem.kind in LEFT_OUT:  # no report: the results follow
+            narrative, status = "", f"{status} {ECHO_LEFT_OUT}"
+            if not steps:  # no results either: the code says what was asked, as the prompt did
+                narrative = nothing_run(words.request, notes)
+        markdown = "\n\n".join(part for part in (status, narrative, table) if part)
+        payload = Report(markdown=markdown, unchecked=problem.message if problem else None)
+        return ActionOutput(content=markdown, payload=payload)
+
+    def _relayed(self, steps: list[StepResult]) -> str | None:
+        """The narrative that is a step's own answer (``report_relay``), when the SOP option
+        ``relay_answers`` (default true) allows it and one fits."""
+        if not self.ctx.options.get(RELAY_OPTION, True):
+            return None
+        relayed = relayed_answer(steps, self.ctx.services.catalogue())
+        if relayed is not None:
+            self.ctx.event(EventKind.PROGRESS, what=RELAYED, graph=steps[-1].graph)
+        return relayed
+
+    async def _asked(self, variables: dict[str, Any], steps: list[StepResult],
+                     plan: Plan | None, executed: bool) -> tuple[str, Problem | None]:
+        """The model's narrative over the prompt's ``variables``, after the worked example
+        and the earlier turns that fit, checked against the data (``_narrative``)."""
+        example = self._example(steps, executed, bool(variables["notebook"]))
         shown = self._example_turns(example)
         history = await fit_history(self, lambda earlier: "\n\n".join(
             [*(turn["content"] for turn in shown),
              self.render(**{**variables, "earlier": earlier}, problem="")]),
             reserve=REASK_TOKENS)
         variables["earlier"] = history.earlier
-        known = self._known_numbers(words.request, history.earlier, steps)
+        known = self._known_numbers(variables["request"], history.earlier, steps)
         known.add_values(variables["notebook"])
-        narrative, problem = await self._narrative(
+        return await self._narrative(
             variables, known, shown, telltales(example) if example else [],
             findings(steps, plan) if executed else [])
-        table = results_section(steps, executed, planned=plan is not None,
-                                notes=variables["notes"])
-        status = problem.status_line if problem else ""
-        if problem is not None and problem.kind in LEFT_OUT:  # no report: the results follow
-            narrative, status = "", f"{status} {ECHO_LEFT_OUT}"
-            if not steps:  # no results either: the code says what was asked, as the prompt did
-                narrative = nothing_run(words.request, variables["notes"])
-        markdown = "\n\n".join(part for part in (status, narrative, table) if part)
-        payload = Report(markdown=markdown, unchecked=problem.message if problem else None)
-        return ActionOutput(content=markdown, payload=payload)
 
     async def _narrative(self, variables: dict[str, Any], known: KnownNumbers,
                          shown: list[dict[str, str]], example_phrases: list[str],
@@ -121,10 +141,12 @@ class SummarizeResults(Action):
             return first, problem
         return second, again
 
-    def _example(self, steps: list[StepResult], executed: bool) -> ReportExample | None:
+    def _example(self, steps: list[StepResult], executed: bool,
+                  notebook: bool) -> ReportExample | None:
         """The worked report this task is shown (none when the SOP option
-        ``report_example`` is false, or none fits)."""
-        if not self.ctx.options.get("report_example", True):
+        ``report_example`` is false, or none fits; a plan with no steps gets none when the
+        notebook has lines for the request: the report may answer from them)."""
+        if not self.ctx.options.get("report_example", True) or (notebook and not steps):
             return None
         return example_for(steps, executed, load_examples())
 
@@ -134,7 +156,7 @@ class SummarizeResults(Action):
         if example is None:
             return []
         asked = self.render(**report_variables(example.request, example.steps, True),
-                            analysis=None, notes="", notebook=[], problem="")
+                            analysis=None, notes=example.notes, notebook=[], problem="")
         return [{"role": "user", "content": asked},
                 {"role": "assistant", "content": example.report}]
 

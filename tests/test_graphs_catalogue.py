@@ -255,3 +255,9 @@ async def test_extract_text_finds_every_match_in_order(catalogue: Catalogue) -> 
         catalogue.get("extract_text").graph,
         {"text": "Call 555-1234 or 555-9876.", "pattern": "[0-9]{3}-[0-9]{4}"})
     assert run.outputs == {"matches": [["555-1234", "555-9876"]]}
+
+
+def test_outputs_a_model_writes_for_a_reader_are_prose(catalogue: Catalogue) -> None:
+    prose = {(name, o.name) for name, e in catalogue.entries.items() for o in e.outputs
+             if o.prose}
+    assert prose == {("answer_question", "answer"), ("summarize_web_page", "summary")}

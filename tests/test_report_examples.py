@@ -33,10 +33,12 @@ def test_the_situation_decides_which_example_a_task_gets() -> None:
     assert situation([DONE], executed=True) == "done"
     assert situation([DONE, FAILED], executed=True) == "failed"
     assert situation([DONE, SKIPPED], executed=True) == "failed"
-    assert situation([DONE], executed=False) is None and situation([], executed=True) is None
+    assert situation([DONE], executed=False) is None and situation([], executed=False) is None
+    assert situation([], executed=True) == "none"
     assert example_for([DONE], True, examples).when == "done"
     assert example_for([DONE, FAILED], True, examples).when == "failed"
-    assert example_for([], True, examples) is None
+    assert example_for([], True, examples).when == "none"
+    assert example_for([], False, examples) is None
     assert example_for([DONE, FAILED], True, [e for e in examples if e.when == "done"]) is None
 
 

@@ -460,3 +460,62 @@ async def test_a_left_out_report_with_no_steps_still_says_what_was_asked(config,
 def test_the_nothing_run_line_ends_the_request_and_may_lack_a_reason():
     assert nothing_run("Book a room", "") == "Nothing was run for this request: Book a room."
     assert nothing_run("", "No graph can book.") == "Nothing was run. No graph can book."
+
+
+def answered(config, store, *answers: str, options: dict | None = None):
+    """A harness after a one-step answer_question run ("What is the capital of Australia?")."""
+    h = harness(config, store, {"SummarizeResults": list(answers)}, options=options)
+    h.remember("What is the capital of Australia?", UserRequirement)
+    h.remember("plan", WritePlan, PLAN, sent_from="Planner")
+    done = GraphResults(steps=[StepResult(
+        step_id="s1", graph="answer_question", status=StepStatus.COMPLETED,
+        outputs={"answer": ["The capital of Australia is Canberra."]})])
+    return h, h.remember("results", RunGraphs, done, sent_from="Executor")
+
+
+async def test_a_lone_answer_leads_the_report_with_no_model_call(config, store):
+    h, results = answered(config, store)  # no scripted answer: a call would fail the test
+    out = await SummarizeResults(h.ctx).run([results])
+    assert out.content.startswith("The capital of Australia is Canberra.\n\nThis is the answer "
+                                  "of the `answer_question` step.\n\n## Results\n")
+    assert out.payload.unchecked is None
+    assert h.provider.calls_for("SummarizeResults") == []
+    assert [(data["what"], data["graph"]) for _, data in h.events] == [
+        ("report_relayed", "answer_question")]
+
+
+async def test_the_relay_option_off_asks_the_model(config, store):
+    h, results = answered(config, store, "Canberra is the capital.",
+                          options={"relay_answers": False})
+    out = await SummarizeResults(h.ctx).run([results])
+    assert out.content.startswith("Canberra is the capital.\n\n## Results")
+    assert len(h.provider.calls_for("SummarizeResults")) == 1
+
+
+def nothing_planned(config, store, request: str):
+    """A harness after an executed plan with no steps, and its results message."""
+    h = harness(config, store, {"SummarizeResults": "I cannot do that: nothing was run."})
+    h.remember(request, UserRequirement)
+    h.remember("plan", WritePlan, {"steps": [], "notes": "No graph can book flights."},
+               sent_from="Planner")
+    return h, h.remember("results", RunGraphs, GraphResults(), sent_from="Executor")
+
+
+async def test_a_plan_with_no_steps_is_shown_the_nothing_done_example(config, store):
+    h, results = nothing_planned(config, store, "Book me a flight to Oslo.")
+    await SummarizeResults(h.ctx).run([results])
+    [[(_, asked), (_, answer), (_, prompt)]] = turns(h)
+    assert "'Casa Verde Bistro'" in asked and "Planner's note: No graph can make reservations." \
+        in asked and "- (none)" in asked
+    assert answer.startswith("I could not reserve the table at Casa Verde Bistro")
+    assert "Book me a flight to Oslo." in prompt and "Casa Verde" not in prompt
+
+
+async def test_no_example_when_the_notebook_may_hold_the_answer(config, store):
+    from company.notebook import Notebook
+
+    Notebook(store).add("item", "Book the flight to Oslo for the offsite")
+    h, results = nothing_planned(config, store, "Did I note a flight to Oslo?")
+    await SummarizeResults(h.ctx).run([results])
+    [[(_, prompt)]] = turns(h)
+    assert "Book the flight to Oslo for the offsite" in prompt

@@ -29,6 +29,8 @@ class OutputSpec(BaseModel):
     name: str
     description: str = ""
     node_id: str = ""
+    prose: bool = False
+    """Every value it gets is text a model wrote for a reader (``Block.prose_outputs``)."""
 
 
 _TYPE_NAMES = {
@@ -115,5 +117,18 @@ def graph_outputs(graph: Graph, registry: BlockRegistry) -> list[OutputSpec]:
         name = node.input_default.get("name")
         if isinstance(name, str) and name and name not in specs:
             description = _text(node.input_default.get("description"))
-            specs[name] = OutputSpec(name=name, description=description, node_id=node.id)
+            specs[name] = OutputSpec(name=name, description=description, node_id=node.id,
+                                     prose=_fed_prose(graph, node.id, registry))
     return list(specs.values())
+
+
+def _fed_prose(graph: Graph, node_id: str, registry: BlockRegistry) -> bool:
+    """Whether an output node's value comes only from pins that hold a model's prose."""
+    nodes = {n.id: n for n in graph.nodes}
+    feeds = [link for link in graph.links if link.sink_id == node_id]
+    for link in feeds:
+        source = nodes.get(link.source_id)
+        block = registry.get(source.block_id) if source else None
+        if block is None or link.source_name not in block.prose_outputs:
+            return False
+    return bool(feeds)

@@ -90,6 +90,9 @@ class Block:
     needs_network: ClassVar[bool] = False
     """True for blocks that fetch from the network: when the network is down, a re-plan is not
     offered the catalogue graphs that use them."""
+    prose_outputs: ClassVar[frozenset[str]] = frozenset()
+    """Output pins whose value is text a model wrote for a reader (an answer, a summary): a
+    report may pass it on as the answer instead of asking a model to say it again."""
     Input: ClassVar[type[BlockSchema]] = BlockSchema
     Output: ClassVar[type[BlockSchema]] = BlockSchema
 

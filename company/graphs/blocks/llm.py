@@ -141,6 +141,7 @@ class AITextGeneratorBlock(Block):
     """Answers a prompt (with `{{KEY}}` placeholders filled from `prompt_values`)."""
 
     id = "1f292d4a-41a4-4977-9684-7c8d560b9f91"
+    prose_outputs = frozenset({"response"})
 
     class Input(_LLMInput):
         """Input pins."""
@@ -241,6 +242,7 @@ class AIConversationBlock(Block):
     """Continues a conversation given as a list of `{role, content}` messages."""
 
     id = "32a87eab-381e-4dd4-bdb8-4c47151be35a"
+    prose_outputs = frozenset({"response"})
 
     class Input(_LLMInput):
         """Input pins."""
@@ -304,6 +306,7 @@ class AITextSummarizerBlock(Block):
     """Summarises long text: summarise chunks, then combine (recursively when still long)."""
 
     id = "a0a69be1-4528-491c-a85a-a4ab6873e3f0"
+    prose_outputs = frozenset({"summary"})
 
     class Input(_LLMInput):
         """Input pins."""
