@@ -88,10 +88,11 @@ HOSTILE = {
 
 @pytest.mark.parametrize("template", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_template_is_refused_quickly_without_building_it(template: str) -> None:
-    begin = time.monotonic()
+    """Refused by a size or loop limit, not by the deadline: the deadline is far off, so a
+    machine under load (where a wall-clock bound failed) still shows which limit hit."""
     with pytest.raises(TemplateLimitError) as caught:
-        render_template(template, {}, limits=TemplateLimits(timeout_s=5))
-    assert time.monotonic() - begin < 5
+        render_template(template, {}, limits=TemplateLimits(timeout_s=120))
+    assert not isinstance(caught.value, TemplateTimeoutError)
     message = str(caught.value)
     assert "limit" in message and "(" in message  # names the limit (setting) it hit
     assert isinstance(caught.value, SecurityError)
