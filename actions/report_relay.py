@@ -21,10 +21,11 @@ ERROR_CHARS = 160
 """How much of a failed attempt's error the line on what was done quotes."""
 
 
-def relayed_answer(steps: list[StepResult], catalogue: Any) -> str | None:
+def relayed_answer(steps: list[StepResult], catalogue: Any, notes: str = "") -> str | None:
     """The report's narrative when it can be a step's own answer: the plan ran one step, whose
     latest attempt completed with a single short text from a prose output of its graph
-    (``OutputSpec.prose``); then a line on what was done and what failed. Else None."""
+    (``OutputSpec.prose``); then a line on what was done and what failed, with the re-plan's
+    ``notes`` (the Planner's). Else None."""
     latest = {step.step_id: step for step in steps}  # in run order: a later attempt wins
     if len(latest) != 1:
         return None
@@ -41,11 +42,13 @@ def relayed_answer(steps: list[StepResult], catalogue: Any) -> str | None:
     answer = values[0].strip() if isinstance(values[0], str) else ""
     if not answer or len(answer) > RELAY_MAX_CHARS:
         return None
-    return f"{answer}\n\n{what_was_done(step, steps)}"
+    return f"{answer}\n\n{what_was_done(step, steps, notes)}"
 
 
-def what_was_done(answered: StepResult, steps: list[StepResult]) -> str:
-    """One sentence: which graph gave the answer, after which attempts failed and why."""
+def what_was_done(answered: StepResult, steps: list[StepResult], notes: str = "") -> str:
+    """One sentence: which graph gave the answer, after which attempts failed and why; when
+    some failed, the ``notes`` of the re-plan follow ("answered from the model's own knowledge
+    instead, not looked up")."""
     failed = [step for step in steps if step is not answered and step.status in NOT_DONE]
     done = f"This is the answer of the `{answered.graph}` step"
     if not failed:
@@ -53,4 +56,4 @@ def what_was_done(answered: StepResult, steps: list[StepResult]) -> str:
     reasons = "; ".join(f"`{step.graph}` {step.status.lower()}"
                         + (f" ({shorten(' '.join(step.error.split()), ERROR_CHARS)})"
                            if step.error else "") for step in failed)
-    return f"{done}, run after {reasons}."
+    return " ".join(part for part in (f"{done}, run after {reasons}.", notes.strip()) if part)

@@ -57,7 +57,7 @@ class SummarizeResults(Action):
                      for s in (plan.steps if plan else [])]
         words = boss_words(memory, recent=0)
         notes = plan.notes.strip() if plan else ""
-        relayed = self._relayed(steps) if executed else None
+        relayed = self._relayed(steps, notes) if executed else None
         if relayed is not None:
             narrative, problem = relayed, None
         else:
@@ -77,12 +77,12 @@ class SummarizeResults(Action):
         payload = Report(markdown=markdown, unchecked=problem.message if problem else None)
         return ActionOutput(content=markdown, payload=payload)
 
-    def _relayed(self, steps: list[StepResult]) -> str | None:
+    def _relayed(self, steps: list[StepResult], notes: str) -> str | None:
         """The narrative that is a step's own answer (``report_relay``), when the SOP option
         ``relay_answers`` (default true) allows it and one fits."""
         if not self.ctx.options.get(RELAY_OPTION, True):
             return None
-        relayed = relayed_answer(steps, self.ctx.services.catalogue())
+        relayed = relayed_answer(steps, self.ctx.services.catalogue(), notes)
         if relayed is not None:
             self.ctx.event(EventKind.PROGRESS, what=RELAYED, graph=steps[-1].graph)
         return relayed

@@ -36,10 +36,13 @@ def test_an_answer_after_a_failed_attempt_says_what_failed_and_why(catalogue):
     failed = step("wikipedia_lookup", status=StepStatus.FAILED,
                   error="GetWikipediaSummaryBlock: cannot resolve host 'en.wikipedia.org'")
     answered = step("answer_question", {"answer": [ANSWER]})
-    relayed = relayed_answer([failed, answered], catalogue)
+    notes = "answered from the model's own knowledge instead, not looked up."
+    relayed = relayed_answer([failed, answered], catalogue, notes)
     assert relayed is not None and relayed.startswith(f"{ANSWER}\n\n")
     assert relayed.endswith("run after `wikipedia_lookup` failed (GetWikipediaSummaryBlock: "
-                            "cannot resolve host 'en.wikipedia.org').")
+                            f"cannot resolve host 'en.wikipedia.org'). {notes}")
+    assert relayed_answer([answered], catalogue, notes) == (  # a first plan's note: not news
+        f"{ANSWER}\n\nThis is the answer of the `answer_question` step.")
 
 
 def test_a_summary_of_a_page_is_prose_but_a_looked_up_summary_is_not(catalogue):
