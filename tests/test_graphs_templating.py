@@ -135,12 +135,18 @@ def test_runaway_loop_stops_at_the_deadline() -> None:
 
 
 def test_slow_filters_in_a_loop_stop_at_the_deadline() -> None:
+    """The deadline is checked between filter calls, so it is overshot by about one call, not
+    by the other 999: measured against one call's time in the same run (a fixed bound of 2 s
+    failed on a loaded machine)."""
     template = "{% for a in 'x' * 1000 %}{{ big|sort|length }}{% endfor %}"
+    big = list(range(300_000))
+    begin = time.monotonic()
+    sorted(big)
+    one_call = time.monotonic() - begin
     begin = time.monotonic()
     with pytest.raises(TemplateTimeoutError):
-        render_template(template, {"big": list(range(300_000))},
-                        deadline=time.monotonic() + 0.5)
-    assert time.monotonic() - begin < 2
+        render_template(template, {"big": big}, deadline=time.monotonic() + 0.5)
+    assert time.monotonic() - begin < 1 + 20 * one_call
 
 
 def test_loop_iterations_are_capped() -> None:
