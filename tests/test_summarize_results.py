@@ -1,5 +1,6 @@
 """SummarizeResults: the model's narrative over a results table written from the data, for
-executed results or for a plan nobody executed; table cells are escaped."""
+executed results or for a plan nobody executed; a lone step's answer passed on without a
+call; table cells are escaped."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from company.boss import UserRequirement
 from company.config import AppConfig
 from company.events import EventKind
 from company.llm.base import ChatResult
+from company.notebook import Notebook
 from company.payloads import GraphResults, Report, StepResult
 from company.status import StepStatus
 from tests.action_support import harness, offline_config
@@ -512,8 +514,6 @@ async def test_a_plan_with_no_steps_is_shown_the_nothing_done_example(config, st
 
 
 async def test_no_example_when_the_notebook_may_hold_the_answer(config, store):
-    from company.notebook import Notebook
-
     Notebook(store).add("item", "Book the flight to Oslo for the offsite")
     h, results = nothing_planned(config, store, "Did I note a flight to Oslo?")
     await SummarizeResults(h.ctx).run([results])
