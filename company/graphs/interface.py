@@ -123,12 +123,10 @@ def graph_outputs(graph: Graph, registry: BlockRegistry) -> list[OutputSpec]:
 
 
 def _fed_prose(graph: Graph, node_id: str, registry: BlockRegistry) -> bool:
-    """Whether an output node's value comes only from pins that hold a model's prose."""
-    nodes = {n.id: n for n in graph.nodes}
+    """Whether an output node's value comes only from pins that hold a model's prose (a
+    loaded graph's links name nodes it has: ``model._normalise`` checks them)."""
     feeds = [link for link in graph.links if link.sink_id == node_id]
-    for link in feeds:
-        source = nodes.get(link.source_id)
-        block = registry.get(source.block_id) if source else None
-        if block is None or link.source_name not in block.prose_outputs:
-            return False
-    return bool(feeds)
+    return bool(feeds) and all(
+        link.source_name in getattr(registry.get(graph.node(link.source_id).block_id),
+                                    "prose_outputs", ())
+        for link in feeds)
